@@ -1,0 +1,3 @@
+module github.com/userflow-sync/userflow-sync
+
+go 1.26.0
