@@ -58,9 +58,25 @@ type TrackEventRequest struct {
 	Attributes Attributes `json:"attributes,omitempty"`
 }
 
+// Validate reports the first problem that makes r an invalid event request:
+// a name is required, and a user or a group to record it on [assumed: an
+// event without either cannot be attached to anything].
+func (r *TrackEventRequest) Validate() error {
+	switch {
+	case r.Name == "":
+		return errors.New("userflow: event request: name: required")
+	case r.UserID == "" && r.GroupID == "":
+		return fmt.Errorf("userflow: event %q: user_id or group_id: required", r.Name)
+	}
+	if err := validateAttributeNames("attributes", r.Attributes); err != nil {
+		return fmt.Errorf("userflow: event %q: %w", r.Name, err)
+	}
+	return nil
+}
+
 // ErrGroupsAndMemberships is returned (wrapped) for a user request that sets
 // both Groups and Memberships, which Userflow does not accept [seen].
-var ErrGroupsAndMemberships = errors.New("userflow: a user request may set groups or memberships, not both")
+var ErrGroupsAndMemberships = errors.New("groups and memberships: set at most one")
 
 // Validate reports the first problem that makes r an invalid request, naming
 // the field. It checks what the client can know without asking Userflow.
@@ -69,7 +85,7 @@ func (r *UpsertUserRequest) Validate() error {
 		return errors.New("userflow: user request: id: required")
 	}
 	if r.Groups != nil && r.Memberships != nil {
-		return fmt.Errorf("user %q: %w", r.ID, ErrGroupsAndMemberships)
+		return fmt.Errorf("userflow: user %q: %w", r.ID, ErrGroupsAndMemberships)
 	}
 	if err := validateAttributeNames("attributes", r.Attributes); err != nil {
 		return fmt.Errorf("userflow: user %q: %w", r.ID, err)
