@@ -15,7 +15,9 @@ const (
 	// ActionUpsert: send the User or Group request. In ModeUpdate the
 	// consumer must first check that the object exists and never create it.
 	ActionUpsert
-	// ActionDelete: delete the object with ID.
+	// ActionDelete: delete the object with ID. Deleting an object that is
+	// not there is done, not an error: coalescing may turn [create, delete]
+	// into [delete], and a delete's tombstone repeats it.
 	ActionDelete
 )
 
@@ -59,7 +61,7 @@ type Operation struct {
 	Skip   SkipReason // set when Action == ActionSkip
 
 	Object Object
-	Mode   Mode
+	Mode   Mode   // matters only for upserts: ModeUpdate never creates
 	ID     string // the Userflow user or group id; empty for some skips
 
 	// User is set when Action == ActionUpsert and Object == ObjectUser.
