@@ -1,0 +1,465 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/userflow-sync/userflow-sync/mapping"
+	"github.com/userflow-sync/userflow-sync/userflow"
+)
+
+// Consumer runs the pipeline from Kafka to Userflow for one consumer group
+// member. Build it with New and call Run once.
+type Consumer struct {
+	cfg     Config
+	log     *zap.Logger
+	apply   *applier
+	dlq     messageWriter // nil without a dead-letter topic
+	syncs   map[string]*Sync
+	stats   counters
+	newRead func(topic string, partition int) fetcher
+}
+
+// messageWriter is the part of *kafka.Writer the dead-letter path uses.
+type messageWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+	Close() error
+}
+
+// fetcher is the part of *kafka.Reader a partition worker uses.
+type fetcher interface {
+	SetOffset(offset int64) error
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	Close() error
+}
+
+// New builds a Consumer sending to Userflow through client. log is the
+// consumer's logger (zap.NewNop() for none).
+func New(cfg Config, client *userflow.Client, log *zap.Logger) (*Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("consumer config: %w", err)
+	}
+	c := &Consumer{cfg: cfg, log: log.Named("consumer"), syncs: make(map[string]*Sync, len(cfg.Syncs))}
+	for i := range cfg.Syncs {
+		c.syncs[cfg.Syncs[i].Topic] = &c.cfg.Syncs[i]
+	}
+	c.apply = &applier{api: clientAPI{client}, retry: cfg.Retry, onRetry: c.onRetry}
+	dialer := cfg.Dialer
+	if dialer == nil {
+		dialer = kafka.DefaultDialer
+	}
+	if cfg.DeadLetterTopic != "" {
+		c.dlq = &kafka.Writer{
+			Addr:         kafka.TCP(cfg.Brokers...),
+			Topic:        cfg.DeadLetterTopic,
+			Balancer:     &kafka.Hash{}, // the original key keeps a row's dead letters together
+			RequiredAcks: kafka.RequireAll,
+			BatchTimeout: 10 * time.Millisecond,
+			Transport:    transportFor(dialer),
+		}
+	}
+	c.newRead = func(topic string, partition int) fetcher {
+		return kafka.NewReader(kafka.ReaderConfig{
+			Brokers:   cfg.Brokers,
+			Topic:     topic,
+			Partition: partition,
+			Dialer:    dialer,
+			MinBytes:  1,
+			MaxBytes:  10 << 20,
+			MaxWait:   cfg.FetchMaxWait,
+		})
+	}
+	return c, nil
+}
+
+// transportFor carries a dialer's TLS and SASL settings over to a writer.
+func transportFor(d *kafka.Dialer) *kafka.Transport {
+	return &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, MetadataTTL: 10 * time.Second}
+}
+
+func (c *Consumer) onRetry(op *mapping.Operation, err error, wait time.Duration) {
+	c.stats.retries.Add(1)
+	c.log.Warn("userflow request failed, retrying",
+		zap.Stringer("target", op.Target()), zap.Stringer("action", op.Action),
+		zap.Duration("wait", wait), zap.Error(err))
+}
+
+// Run consumes until ctx ends, then drains within DrainTimeout, commits and
+// leaves the group, returning nil. It returns an error for what must stop the
+// process: Userflow rejecting the API key (wrapping ErrUnauthorized), a bad
+// event under the "stop" policy, or a consumer group that cannot be joined.
+func (c *Consumer) Run(ctx context.Context) error {
+	topics := make([]string, 0, len(c.cfg.Syncs))
+	for _, s := range c.cfg.Syncs {
+		topics = append(topics, s.Topic)
+	}
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                c.cfg.GroupID,
+		Brokers:           c.cfg.Brokers,
+		Dialer:            c.cfg.Dialer,
+		Topics:            topics,
+		HeartbeatInterval: c.cfg.HeartbeatInterval,
+		SessionTimeout:    c.cfg.SessionTimeout,
+		RebalanceTimeout:  c.cfg.RebalanceTimeout,
+		JoinGroupBackoff:  time.Second,
+		StartOffset:       c.cfg.startOffset(),
+		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { c.log.Debug("kafka-go: " + fmt.Sprintf(msg, args...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("consumer group %q: %w", c.cfg.GroupID, err)
+	}
+	defer func() {
+		if err := cg.Close(); err != nil {
+			c.log.Warn("leaving consumer group", zap.Error(err))
+		}
+		if c.dlq != nil {
+			if err := c.dlq.Close(); err != nil {
+				c.log.Warn("closing dead-letter writer", zap.Error(err))
+			}
+		}
+	}()
+	for {
+		gen, err := cg.Next(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			// kafka-go rejoins by itself; errors here are transient
+			// (coordinator moved, rebalance in progress).
+			c.log.Warn("joining consumer group", zap.Error(err))
+			continue
+		}
+		if err := c.runGeneration(ctx, gen); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// event is one fetched message on its way through the pipeline.
+type event struct {
+	msg     kafka.Message
+	sync    *Sync
+	op      mapping.Operation
+	tracker *offsetTracker
+}
+
+// generation is the pipeline of one consumer group generation. It owns its
+// goroutines: fetchers (one per assigned partition), the batching window,
+// the workers and the committer; all stop before runGeneration returns.
+type generation struct {
+	c        *Consumer
+	gen      *kafka.Generation
+	log      *zap.Logger
+	batch    *batcher[*event]
+	mu       sync.Mutex
+	trackers map[topicPartition]*offsetTracker
+	commited map[topicPartition]int64
+	fatal    atomic.Pointer[error]
+	stop     context.CancelFunc // stops fetching: generation over, shutdown or fatal error
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+func (c *Consumer) runGeneration(ctx context.Context, gen *kafka.Generation) error {
+	done := make(chan error, 1)
+	gen.Start(func(genCtx context.Context) {
+		done <- c.generation(ctx, genCtx, gen)
+	})
+	return <-done
+}
+
+func (c *Consumer) generation(ctx, genCtx context.Context, gen *kafka.Generation) error {
+	g := &generation{
+		c: c, gen: gen,
+		log:      c.log.With(zap.Int32("generation", gen.ID)),
+		batch:    newBatcher[*event](c.cfg.BatchMaxEvents, c.cfg.BatchMaxWait, c.cfg.MaxBuffered),
+		trackers: make(map[topicPartition]*offsetTracker),
+		commited: make(map[topicPartition]int64),
+	}
+	fetchCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	g.stop = stop
+	context.AfterFunc(genCtx, stop)
+	workCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
+	defer abandon()
+
+	var fetchers, workers sync.WaitGroup
+	workers.Go(func() { g.batch.run(workCtx) })
+	for range c.cfg.MaxInFlight {
+		workers.Go(func() { g.work(workCtx) })
+	}
+	var assigned []string
+	for topic, parts := range gen.Assignments {
+		for _, p := range parts {
+			assigned = append(assigned, fmt.Sprintf("%s/%d@%d", topic, p.ID, p.Offset))
+			fetchers.Go(func() { g.fetch(fetchCtx, topic, p.ID, p.Offset) })
+		}
+	}
+	g.log.Info("generation started", zap.Strings("assigned", assigned))
+	fetchers.Go(func() { g.commitLoop(fetchCtx) })
+
+	<-fetchCtx.Done()
+	fetchers.Wait()
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DrainTimeout)
+	drained := g.batch.drain(drainCtx)
+	cancel()
+	abandon()
+	workers.Wait()
+	if err := g.fatalErr(); err != nil {
+		return err
+	}
+	if !drained {
+		g.log.Warn("drain timed out; unfinished events stay uncommitted and will be redelivered", zap.Duration("drain_timeout", c.cfg.DrainTimeout))
+	}
+	g.commit()
+	g.log.Info("generation ended")
+	return nil
+}
+
+func (g *generation) fatalErr() error {
+	if p := g.fatal.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// fail stops the generation for good: nothing further is committed.
+func (g *generation) fail(err error) {
+	g.fatal.CompareAndSwap(nil, &err)
+	g.stop()
+}
+
+// fetch reads one partition from offset (or the group's start offset) and
+// feeds the pipeline until ctx ends.
+func (g *generation) fetch(ctx context.Context, topic string, partition int, offset int64) {
+	log := g.log.With(zap.String("topic", topic), zap.Int("partition", partition))
+	sync := g.c.syncs[topic]
+	r := g.c.newRead(topic, partition)
+	defer func() {
+		if err := r.Close(); err != nil {
+			log.Warn("closing partition reader", zap.Error(err))
+		}
+	}()
+	if err := r.SetOffset(offset); err != nil {
+		log.Error("setting start offset", zap.Int64("offset", offset), zap.Error(err))
+		return
+	}
+	tp := topicPartition{topic, partition}
+	var tr *offsetTracker
+	retry := backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(0), backoff.WithMaxInterval(5*time.Second))
+	for {
+		msg, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			// kafka-go retries most broker errors itself; what reaches here
+			// is worth a log line and a pause, not the end of the partition.
+			wait := retry.NextBackOff()
+			log.Warn("fetch failed, retrying", zap.Duration("wait", wait), zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			continue
+		}
+		retry.Reset()
+		if offset >= 0 && msg.Offset < offset {
+			g.c.stats.belowCommitted.Add(1) // older than what the group committed
+			continue
+		}
+		if tr == nil {
+			tr = newOffsetTracker(msg.Offset)
+			g.mu.Lock()
+			g.trackers[tp] = tr
+			g.mu.Unlock()
+		}
+		if err := tr.add(msg.Offset); err != nil {
+			log.Error("offset accounting", zap.Error(err))
+			continue
+		}
+		g.c.stats.eventsRead.Add(1)
+		ev := &event{msg: msg, sync: sync, tracker: tr}
+		ev.op, err = sync.Mapper.Map(mapping.Message{Key: msg.Key, Value: msg.Value, Headers: headersOf(msg)})
+		switch {
+		case err != nil:
+			if !g.reject(ctx, ev, rejection{class: classOfMapping(err), err: err}) {
+				return
+			}
+		case ev.op.Action == mapping.ActionSkip:
+			g.c.stats.skip(ev.op.Skip)
+			g.done(ev)
+		default:
+			if g.batch.submit(ctx, ev.op.Target(), ev) != nil {
+				return
+			}
+		}
+	}
+}
+
+func headersOf(m kafka.Message) []mapping.Header {
+	if len(m.Headers) == 0 {
+		return nil
+	}
+	hs := make([]mapping.Header, len(m.Headers))
+	for i, h := range m.Headers {
+		hs[i] = mapping.Header{Key: h.Key, Value: h.Value}
+	}
+	return hs
+}
+
+func (g *generation) done(ev *event) {
+	if err := ev.tracker.done(ev.msg.Offset); err != nil {
+		g.log.Error("offset accounting", zap.Error(err))
+	}
+}
+
+// work applies keys handed out by the batcher until ctx ends.
+func (g *generation) work(ctx context.Context) {
+	for {
+		key, evs, ok := g.batch.next(ctx)
+		if !ok {
+			return
+		}
+		g.process(ctx, evs)
+		g.batch.finish(key, len(evs))
+	}
+}
+
+// process applies the events of one key: coalesced first; if Userflow
+// rejects a coalesced request for good, one event at a time, so that only
+// the bad event is dead-lettered. Events are marked done only when their
+// work succeeded or was dead-lettered.
+func (g *generation) process(ctx context.Context, evs []*event) {
+	ops := make([]mapping.Operation, len(evs))
+	for i, ev := range evs {
+		ops[i] = ev.op
+	}
+	coalesced := mapping.Coalesce(ops)
+	g.c.stats.coalesced.Add(int64(len(evs) - len(coalesced)))
+	err := g.applyAll(ctx, coalesced)
+	var ae *ApplyError
+	switch {
+	case err == nil:
+		for _, ev := range evs {
+			g.done(ev)
+		}
+		return
+	case !errors.As(err, &ae):
+		g.interrupted(err)
+		return
+	case ae.Exhausted:
+		// Isolating would wait out MaxElapsed once per event: dead-letter
+		// the batch instead.
+		for _, ev := range evs {
+			if !g.reject(ctx, ev, rejectionOf(ae)) {
+				return
+			}
+		}
+		return
+	}
+	for _, ev := range evs {
+		err := g.applyAll(ctx, []mapping.Operation{ev.op})
+		switch {
+		case err == nil:
+			g.done(ev)
+		case errors.As(err, &ae):
+			if !g.reject(ctx, ev, rejectionOf(ae)) {
+				return
+			}
+		default:
+			g.interrupted(err)
+			return
+		}
+	}
+}
+
+func (g *generation) applyAll(ctx context.Context, ops []mapping.Operation) error {
+	for i := range ops {
+		outcome, err := g.c.apply.apply(ctx, &ops[i])
+		if err != nil {
+			return err
+		}
+		g.c.stats.outcome(outcome)
+	}
+	return nil
+}
+
+// interrupted handles an apply that neither succeeded nor failed for good:
+// the generation is ending (its events stay uncommitted), or the API key was
+// rejected, which stops everything.
+func (g *generation) interrupted(err error) {
+	if errors.Is(err, ErrUnauthorized) {
+		g.log.Error("userflow rejected the API key: stopping, nothing further is committed", zap.Error(err))
+		g.fail(err)
+	}
+}
+
+// commitLoop commits every CommitInterval until ctx ends.
+func (g *generation) commitLoop(ctx context.Context) {
+	t := time.NewTicker(g.c.cfg.CommitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			g.commit()
+		}
+	}
+}
+
+// commit commits, for every partition whose watermark moved, the offset
+// after its longest done prefix. A failed commit changes nothing: the next
+// one, or the partition's next owner, covers it.
+func (g *generation) commit() {
+	if g.fatalErr() != nil {
+		return
+	}
+	g.mu.Lock()
+	offsets := map[string]map[int]int64{}
+	moved := map[topicPartition]int64{}
+	for tp, tr := range g.trackers {
+		next, _ := tr.watermark()
+		if last, ok := g.commited[tp]; ok && next <= last {
+			continue
+		}
+		if offsets[tp.topic] == nil {
+			offsets[tp.topic] = map[int]int64{}
+		}
+		offsets[tp.topic][tp.partition] = next
+		moved[tp] = next
+	}
+	g.mu.Unlock()
+	if len(moved) == 0 {
+		return
+	}
+	if err := g.gen.CommitOffsets(offsets); err != nil {
+		g.c.stats.commitFailures.Add(1)
+		g.log.Warn("commit failed; offsets will be committed later or redelivered", zap.Error(err))
+		return
+	}
+	g.c.stats.commits.Add(1)
+	g.mu.Lock()
+	for tp, off := range moved {
+		if off > g.commited[tp] {
+			g.commited[tp] = off
+		}
+	}
+	g.mu.Unlock()
+}
