@@ -1,7 +1,11 @@
-// Package kafkatest gives tests a real Kafka-protocol broker on 127.0.0.1:
-// franz-go's in-process kfake cluster by default, or the external broker in
-// KAFKA_BROKERS (comma-separated), so the same tests run against Apache Kafka.
-// Topics get a per-test unique name on an external broker.
+// Package kafkatest gives tests a real Kafka-protocol broker, chosen by the
+// environment, so the same tests run on all three:
+//   - KAFKA_BROKERS=host:port[,...]: an external broker (Apache Kafka, Redpanda...);
+//   - KAFKA_TEST_CONTAINER=1 with `-tags testcontainers`: a real Kafka in Docker
+//     through testcontainers-go (skipped, with the reason, without Docker);
+//   - otherwise franz-go's kfake, in-process on 127.0.0.1 (no Docker needed).
+//
+// On an external broker or a container, topics get a per-test unique name.
 package kafkatest
 
 import (
@@ -34,8 +38,15 @@ var seq atomic.Int64
 // when the test ends. Topic names are turned into unique ones with Topic.
 func Start(t testing.TB, topics map[string]int) *Broker {
 	t.Helper()
-	if env := os.Getenv("KAFKA_BROKERS"); env != "" {
-		b := &Broker{Brokers: strings.Split(env, ","), prefix: fmt.Sprintf("t%d-%d-", time.Now().UnixNano(), seq.Add(1))}
+	var external []string
+	switch {
+	case os.Getenv("KAFKA_BROKERS") != "":
+		external = strings.Split(os.Getenv("KAFKA_BROKERS"), ",")
+	case os.Getenv("KAFKA_TEST_CONTAINER") == "1":
+		external = startContainer(t)
+	}
+	if external != nil {
+		b := &Broker{Brokers: external, prefix: fmt.Sprintf("t%d-%d-", time.Now().UnixNano(), seq.Add(1))}
 		b.createTopics(t, topics)
 		return b
 	}
