@@ -52,8 +52,9 @@ type Config struct {
 	// Default: 1s.
 	CommitInterval time.Duration
 	// DrainTimeout bounds how long a rebalance or shutdown waits for
-	// in-flight work before abandoning it uncommitted. It should stay below
-	// RebalanceTimeout. Default: 10s.
+	// in-flight work before abandoning it uncommitted. It must stay below
+	// SessionTimeout (no heartbeats are sent while draining, and the final
+	// commit needs a live membership) and RebalanceTimeout. Default: 10s.
 	DrainTimeout time.Duration
 
 	// Group membership timings (kafka-go's defaults are tuned for large
@@ -144,8 +145,8 @@ func (c *Config) Validate() error {
 	if c.DeadLetterTopic != "" && c.NoDeadLetter != "" {
 		errs = append(errs, errors.New("dead_letter.policy: only used without a topic"))
 	}
-	if c.DrainTimeout >= c.RebalanceTimeout {
-		errs = append(errs, fmt.Errorf("drain_timeout: %v must be below the rebalance timeout %v", c.DrainTimeout, c.RebalanceTimeout))
+	if limit := min(c.SessionTimeout, c.RebalanceTimeout); c.DrainTimeout >= limit {
+		errs = append(errs, fmt.Errorf("drain_timeout: %v must be below the session and rebalance timeouts (%v)", c.DrainTimeout, limit))
 	}
 	return errors.Join(errs...)
 }

@@ -94,8 +94,9 @@ func (c *Consumer) onRetry(op *mapping.Operation, err error, wait time.Duration)
 
 // Run consumes until ctx ends, then drains within DrainTimeout, commits and
 // leaves the group, returning nil. It returns an error for what must stop the
-// process: Userflow rejecting the API key (wrapping ErrUnauthorized), a bad
-// event under the "stop" policy, or a consumer group that cannot be joined.
+// process: Userflow rejecting the API key (wrapping ErrUnauthorized), or a
+// bad event under the "stop" policy (a *BadEventError). Trouble joining the
+// group (coordinator moving, broker down) is logged and retried.
 func (c *Consumer) Run(ctx context.Context) error {
 	topics := make([]string, 0, len(c.cfg.Syncs))
 	for _, s := range c.cfg.Syncs {
@@ -126,6 +127,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	// Leave as soon as ctx ends. kafka-go rejoins the moment a generation's
+	// functions return; closing the group while the last generation drains
+	// keeps it from joining one more generation, which would hand partitions
+	// to a member that is leaving and make the rest of the group rebalance
+	// twice. The draining generation keeps its connection, so its final
+	// commit still goes through.
+	stopLeave := context.AfterFunc(ctx, func() { _ = cg.Close() })
+	defer stopLeave()
 	for {
 		gen, err := cg.Next(ctx)
 		switch {

@@ -65,8 +65,8 @@ func (h *harness) config() consumer.Config {
 		CommitInterval:    50 * time.Millisecond,
 		DrainTimeout:      time.Second,
 		HeartbeatInterval: 100 * time.Millisecond,
-		SessionTimeout:    time.Second,
-		RebalanceTimeout:  2 * time.Second,
+		SessionTimeout:    2 * time.Second,
+		RebalanceTimeout:  3 * time.Second,
 		FetchMaxWait:      200 * time.Millisecond,
 		Retry:             consumer.RetryConfig{InitialInterval: time.Millisecond, MaxInterval: 10 * time.Millisecond},
 	}
