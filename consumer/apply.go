@@ -25,30 +25,45 @@ type userflowAPI interface {
 	DeleteGroup(ctx context.Context, id string) error
 }
 
-// clientAPI adapts *userflow.Client to userflowAPI.
-type clientAPI struct{ c *userflow.Client }
+// clientAPI adapts *userflow.Client to userflowAPI, counting requests by
+// endpoint and status, and those in flight.
+type clientAPI struct {
+	c     *userflow.Client
+	stats *counters
+}
 
 var _ userflowAPI = clientAPI{}
 
+// call counts one request around send.
+func call[T any](a clientAPI, endpoint string, send func() (T, *userflow.Response, error)) (T, error) {
+	a.stats.inFlight.Add(1)
+	v, resp, err := send()
+	a.stats.inFlight.Add(-1)
+	a.stats.request(endpoint, resp, err)
+	return v, err
+}
+
 func (a clientAPI) UpsertUser(ctx context.Context, req *userflow.UpsertUserRequest) error {
-	_, _, err := a.c.Users.Upsert(ctx, req)
+	_, err := call(a, "POST /users", func() (*userflow.User, *userflow.Response, error) { return a.c.Users.Upsert(ctx, req) })
 	return err
 }
 
 func (a clientAPI) UpsertGroup(ctx context.Context, req *userflow.GroupRequest) error {
-	_, _, err := a.c.Groups.Upsert(ctx, req)
+	_, err := call(a, "POST /groups", func() (*userflow.Group, *userflow.Response, error) { return a.c.Groups.Upsert(ctx, req) })
 	return err
 }
 
 func (a clientAPI) UserExists(ctx context.Context, id string) (bool, error) {
-	return exists(a.c.Users.Get(ctx, id))
+	_, err := call(a, "GET /users/{id}", func() (*userflow.User, *userflow.Response, error) { return a.c.Users.Get(ctx, id) })
+	return exists(err)
 }
 
 func (a clientAPI) GroupExists(ctx context.Context, id string) (bool, error) {
-	return exists(a.c.Groups.Get(ctx, id))
+	_, err := call(a, "GET /groups/{id}", func() (*userflow.Group, *userflow.Response, error) { return a.c.Groups.Get(ctx, id) })
+	return exists(err)
 }
 
-func exists[T any](_ *T, _ *userflow.Response, err error) (bool, error) {
+func exists(err error) (bool, error) {
 	if userflow.IsNotFound(err) {
 		return false, nil
 	}
@@ -56,12 +71,18 @@ func exists[T any](_ *T, _ *userflow.Response, err error) (bool, error) {
 }
 
 func (a clientAPI) DeleteUser(ctx context.Context, id string) error {
-	_, err := a.c.Users.Delete(ctx, id)
+	_, err := call(a, "DELETE /users/{id}", func() (struct{}, *userflow.Response, error) {
+		resp, err := a.c.Users.Delete(ctx, id)
+		return struct{}{}, resp, err
+	})
 	return err
 }
 
 func (a clientAPI) DeleteGroup(ctx context.Context, id string) error {
-	_, err := a.c.Groups.Delete(ctx, id)
+	_, err := call(a, "DELETE /groups/{id}", func() (struct{}, *userflow.Response, error) {
+		resp, err := a.c.Groups.Delete(ctx, id)
+		return struct{}{}, resp, err
+	})
 	return err
 }
 

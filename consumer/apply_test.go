@@ -23,7 +23,7 @@ func newTestApplier(t *testing.T, faults userflowtest.Faults) (*applier, *userfl
 	}
 	var waits []time.Duration
 	a := &applier{
-		api:   clientAPI{c},
+		api:   clientAPI{c: c, stats: &counters{}},
 		retry: RetryConfig{InitialInterval: time.Millisecond, MaxInterval: 5 * time.Millisecond},
 		onRetry: func(_ *mapping.Operation, _ error, wait time.Duration) {
 			waits = append(waits, wait)

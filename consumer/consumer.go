@@ -26,6 +26,7 @@ type Consumer struct {
 	syncs   map[string]*Sync
 	stats   counters
 	newRead func(topic string, partition int) fetcher
+	current atomic.Pointer[generation] // for Stats; nil between generations
 }
 
 // messageWriter is the part of *kafka.Writer the dead-letter path uses.
@@ -38,6 +39,7 @@ type messageWriter interface {
 type fetcher interface {
 	SetOffset(offset int64) error
 	FetchMessage(ctx context.Context) (kafka.Message, error)
+	Lag() int64
 	Close() error
 }
 
@@ -51,7 +53,7 @@ func New(cfg Config, client *userflow.Client, log *zap.Logger) (*Consumer, error
 	for i := range cfg.Syncs {
 		c.syncs[cfg.Syncs[i].Topic] = &c.cfg.Syncs[i]
 	}
-	c.apply = &applier{api: clientAPI{client}, retry: cfg.Retry, onRetry: c.onRetry}
+	c.apply = &applier{api: clientAPI{c: client, stats: &c.stats}, retry: cfg.Retry, onRetry: c.onRetry}
 	dialer := cfg.Dialer
 	if dialer == nil {
 		dialer = kafka.DefaultDialer
@@ -173,6 +175,7 @@ type generation struct {
 	batch    *batcher[*event]
 	mu       sync.Mutex
 	trackers map[topicPartition]*offsetTracker
+	readers  map[topicPartition]fetcher
 	commited map[topicPartition]int64
 	fatal    atomic.Pointer[error]
 	stop     context.CancelFunc // stops fetching: generation over, shutdown or fatal error
@@ -197,8 +200,11 @@ func (c *Consumer) generation(ctx, genCtx context.Context, gen *kafka.Generation
 		log:      c.log.With(zap.Int32("generation", gen.ID)),
 		batch:    newBatcher[*event](c.cfg.BatchMaxEvents, c.cfg.BatchMaxWait, c.cfg.MaxBuffered),
 		trackers: make(map[topicPartition]*offsetTracker),
+		readers:  make(map[topicPartition]fetcher),
 		commited: make(map[topicPartition]int64),
 	}
+	c.current.Store(g)
+	defer c.current.Store(nil)
 	fetchCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	g.stop = stop
@@ -258,6 +264,10 @@ func (g *generation) fetch(ctx context.Context, topic string, partition int, off
 	log := g.log.With(zap.String("topic", topic), zap.Int("partition", partition))
 	sync := g.c.syncs[topic]
 	r := g.c.newRead(topic, partition)
+	tp := topicPartition{topic, partition}
+	g.mu.Lock()
+	g.readers[tp] = r
+	g.mu.Unlock()
 	defer func() {
 		if err := r.Close(); err != nil {
 			log.Warn("closing partition reader", zap.Error(err))
@@ -267,7 +277,6 @@ func (g *generation) fetch(ctx context.Context, topic string, partition int, off
 		log.Error("setting start offset", zap.Int64("offset", offset), zap.Error(err))
 		return
 	}
-	tp := topicPartition{topic, partition}
 	var tr *offsetTracker
 	retry := backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(0), backoff.WithMaxInterval(5*time.Second))
 	for {
@@ -312,6 +321,7 @@ func (g *generation) fetch(ctx context.Context, topic string, partition int, off
 			}
 		case ev.op.Action == mapping.ActionSkip:
 			g.c.stats.skip(ev.op.Skip)
+			g.c.stats.event(ev, ev.op.Action.String(), OutcomeLabelSkipped)
 			g.done(ev)
 		default:
 			if g.batch.submit(ctx, ev.op.Target(), ev) != nil {
@@ -330,6 +340,11 @@ func headersOf(m kafka.Message) []mapping.Header {
 		hs[i] = mapping.Header{Key: h.Key, Value: h.Value}
 	}
 	return hs
+}
+
+func (g *generation) applied(ev *event) {
+	g.c.stats.event(ev, ev.op.Action.String(), OutcomeLabelApplied)
+	g.done(ev)
 }
 
 func (g *generation) done(ev *event) {
@@ -366,7 +381,7 @@ func (g *generation) process(ctx context.Context, evs []*event) {
 	switch {
 	case err == nil:
 		for _, ev := range evs {
-			g.done(ev)
+			g.applied(ev)
 		}
 		return
 	case !errors.As(err, &ae):
@@ -386,7 +401,7 @@ func (g *generation) process(ctx context.Context, evs []*event) {
 		err := g.applyAll(ctx, []mapping.Operation{ev.op})
 		switch {
 		case err == nil:
-			g.done(ev)
+			g.applied(ev)
 		case errors.As(err, &ae):
 			if !g.reject(ctx, ev, rejectionOf(ae)) {
 				return

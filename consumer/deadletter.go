@@ -79,6 +79,7 @@ func (g *generation) reject(ctx context.Context, ev *event, why rejection) bool 
 		}
 		log.Error("bad event skipped: no dead-letter topic (policy skip)")
 		g.c.stats.skippedBad.Add(1)
+		g.c.stats.event(ev, opLabel(ev, why), OutcomeLabelSkippedBad)
 		g.done(ev)
 		return true
 	}
@@ -92,8 +93,17 @@ func (g *generation) reject(ctx context.Context, ev *event, why rejection) bool 
 	}
 	log.Warn("event dead-lettered", zap.String("dead_letter_topic", g.c.cfg.DeadLetterTopic))
 	g.c.stats.deadLettered.Add(1)
+	g.c.stats.event(ev, opLabel(ev, why), OutcomeLabelDeadLettered)
 	g.done(ev)
 	return true
+}
+
+// opLabel is the op of a rejected event: invalid when it never mapped.
+func opLabel(ev *event, why rejection) string {
+	if why.class == ClassDecode || why.class == ClassMapping {
+		return "invalid"
+	}
+	return ev.op.Action.String()
 }
 
 // BadEventError stops the consumer under the "stop" policy.
