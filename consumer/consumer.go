@@ -27,6 +27,10 @@ type Consumer struct {
 	stats   counters
 	newRead func(topic string, partition int) fetcher
 	current atomic.Pointer[generation] // for Stats; nil between generations
+
+	dryRun    bool  // WithDryRun: never commit
+	maxEvents int64 // WithMaxEvents: stop fetching after this many events
+	taken     atomic.Int64
 }
 
 // messageWriter is the part of *kafka.Writer the dead-letter path uses.
@@ -45,7 +49,7 @@ type fetcher interface {
 
 // New builds a Consumer sending to Userflow through client. log is the
 // consumer's logger (zap.NewNop() for none).
-func New(cfg Config, client *userflow.Client, log *zap.Logger) (*Consumer, error) {
+func New(cfg Config, client *userflow.Client, log *zap.Logger, opts ...Option) (*Consumer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("consumer config: %w", err)
 	}
@@ -78,6 +82,9 @@ func New(cfg Config, client *userflow.Client, log *zap.Logger) (*Consumer, error
 			MaxBytes:  10 << 20,
 			MaxWait:   cfg.FetchMaxWait,
 		})
+	}
+	for _, opt := range opts {
+		opt(c)
 	}
 	return c, nil
 }
@@ -301,6 +308,10 @@ func (g *generation) fetch(ctx context.Context, topic string, partition int, off
 			g.c.stats.belowCommitted.Add(1) // older than what the group committed
 			continue
 		}
+		if g.c.maxEvents > 0 && g.c.taken.Add(1) > g.c.maxEvents {
+			<-ctx.Done() // the limit is reached: fetch nothing more
+			return
+		}
 		if tr == nil {
 			tr = newOffsetTracker(msg.Offset)
 			g.mu.Lock()
@@ -452,7 +463,7 @@ func (g *generation) commitLoop(ctx context.Context) {
 // after its longest done prefix. A failed commit changes nothing: the next
 // one, or the partition's next owner, covers it.
 func (g *generation) commit() {
-	if g.fatalErr() != nil {
+	if g.fatalErr() != nil || g.c.dryRun {
 		return
 	}
 	g.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/userflow-sync/userflow-sync/consumer"
 	"github.com/userflow-sync/userflow-sync/userflow/userflowtest"
@@ -209,5 +210,51 @@ func TestConsumerStats(t *testing.T) {
 	}
 	if posted != 3 || rejected < 1 || st.InFlight != 0 || st.Partitions != nil {
 		t.Errorf("requests %v in flight %d partitions %v", st.Requests, st.InFlight, st.Partitions)
+	}
+}
+
+// A dry run reports the requests it would send, writes nothing to Userflow,
+// commits nothing, and stops fetching at its limit.
+func TestConsumerDryRun(t *testing.T) {
+	h := newHarness(t, userflowtest.Faults{})
+	h.broker.Produce(t, h.users, round("k", 5, 1)...)
+	h.broker.Produce(t, h.users, kafka.Message{Key: []byte("k0")}) // tombstone: delete
+	h.broker.Produce(t, h.users, round("late", 3, 1)...)
+	var mu sync.Mutex
+	var got []consumer.DryRunRequest
+	c, err := consumer.New(h.config(), h.client, zaptest.NewLogger(t),
+		consumer.WithDryRun(func(r consumer.DryRunRequest) { mu.Lock(); got = append(got, r); mu.Unlock() }),
+		consumer.WithMaxEvents(6))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	finished := func(st consumer.Stats) (n int64) {
+		for _, v := range st.Events {
+			n += v
+		}
+		return n
+	}
+	eventually(t, "six events done", func() bool { return finished(c.Stats()) == 6 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := len(h.fake.Requests()); n != 0 {
+		t.Errorf("dry run sent %d requests to Userflow", n)
+	}
+	if total := h.committedTotal(); total != 0 {
+		t.Errorf("dry run committed %d offsets", total)
+	}
+	st := c.Stats()
+	if st.EventsRead != 6 {
+		t.Errorf("read %d events past the limit of 6", st.EventsRead)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if int64(len(got)) != 6-st.Coalesced || len(got) == 0 {
+		t.Fatalf("recorded %d requests for 6 events of which %d coalesced: %+v", len(got), st.Coalesced, got)
 	}
 }
