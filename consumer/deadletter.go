@@ -71,6 +71,12 @@ func (g *generation) reject(ctx context.Context, ev *event, why rejection) bool 
 	log := g.log.With(zap.String("sync", ev.sync.Name), zap.String("topic", ev.msg.Topic),
 		zap.Int("partition", ev.msg.Partition), zap.Int64("offset", ev.msg.Offset),
 		zap.String("error_class", why.class), zap.Error(why.err))
+	if g.c.dryRun {
+		log.Warn("bad event (dry run: not dead-lettered)")
+		g.c.stats.event(ev, opLabel(ev, why), OutcomeLabelSkippedBad)
+		g.done(ev)
+		return true
+	}
 	if g.c.dlq == nil {
 		if g.c.cfg.NoDeadLetter == PolicyStop {
 			log.Error("bad event and no dead-letter topic: stopping (policy stop)")

@@ -18,8 +18,9 @@ type DryRunRequest struct {
 
 // WithDryRun makes the consumer write nothing: each write request that would
 // go to Userflow is passed to record instead (from worker goroutines,
-// concurrently, in per-object order), and no offset is ever committed. Reads,
-// such as update mode's existence checks, still go to Userflow.
+// concurrently, in per-object order), no offset is ever committed, and bad
+// events are counted (outcome skipped_bad), not dead-lettered. Reads, such
+// as update mode's existence checks, still go to Userflow.
 func WithDryRun(record func(DryRunRequest)) Option {
 	return func(c *Consumer) {
 		c.dryRun = true

@@ -38,6 +38,9 @@ type Stats struct {
 	// LastSourceTime is, per sync, the source time (when the change happened
 	// in the database) of the newest event applied: freshness is now minus it.
 	LastSourceTime map[string]time.Time
+	// Generation is the consumer group generation this member is in, 0
+	// when it is in none (starting, rebalancing, stopped).
+	Generation int32
 	// Partitions are the partitions of the current generation, sorted.
 	Partitions []PartitionStats
 }
@@ -154,6 +157,7 @@ func (c *Consumer) Stats() Stats {
 	st.LastSourceTime = maps.Clone(s.lastSource)
 	s.mu.Unlock()
 	if g := c.current.Load(); g != nil {
+		st.Generation = g.gen.ID
 		st.Partitions = g.partitionStats()
 	}
 	return st
