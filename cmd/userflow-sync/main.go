@@ -52,7 +52,8 @@ func signalContext() (context.Context, context.CancelFunc) {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		select {
-		case <-sigs:
+		case sig := <-sigs:
+			fmt.Fprintf(os.Stderr, "userflow-sync: %v: stopping after in-flight work (signal again to exit at once)\n", sig)
 			cancel()
 		case <-ctx.Done():
 			return

@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -368,9 +369,24 @@ func TestRunSecondSignalExitsAtOnce(t *testing.T) {
 	cfg := writeConfig(t, long.Replace(fmt.Sprintf(configTemplate, e.broker.Brokers[0], e.fake.URL, e.dlq, "", e.users)))
 	cmd := exec.Command(binary, "run", "--config", cfg)
 	cmd.Env = append(os.Environ(), env()...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	stopping := make(chan struct{})
+	go func() { // closes stopping once the first signal has been handled
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "stopping after in-flight work") {
+				close(stopping)
+				break
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -381,7 +397,13 @@ func TestRunSecondSignalExitsAtOnce(t *testing.T) {
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	// The first starts a drain that would wait up to 30s for the held
-	// request; the second must not wait for it.
+	// request; the second, sent once the first was handled (two pending
+	// signals of one kind merge into one), must not wait for it.
+	select {
+	case <-stopping:
+	case <-ctx.Done():
+		t.Fatal("the first signal was not acknowledged")
+	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-exited:
