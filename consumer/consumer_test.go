@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/userflow-sync/userflow-sync/consumer"
@@ -80,7 +81,13 @@ func (h *harness) config() consumer.Config {
 // Run's error.
 func (h *harness) start() (c *consumer.Consumer, stop func() error) {
 	h.t.Helper()
-	c, err := consumer.New(h.config(), h.client, zaptest.NewLogger(h.t))
+	return h.startWith(zaptest.NewLogger(h.t))
+}
+
+// startWith is start with the consumer logging to log.
+func (h *harness) startWith(log *zap.Logger) (c *consumer.Consumer, stop func() error) {
+	h.t.Helper()
+	c, err := consumer.New(h.config(), h.client, log)
 	if err != nil {
 		h.t.Fatal(err)
 	}

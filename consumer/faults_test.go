@@ -221,24 +221,7 @@ func TestConsumerRebalanceKeepsPerKeyOrder(t *testing.T) {
 func (h *harness) startObserved() (*consumer.Consumer, *observer.ObservedLogs, func() error) {
 	h.t.Helper()
 	core, logs := observer.New(zap.InfoLevel)
-	log := zap.New(zapcore.NewTee(zaptest.NewLogger(h.t).Core(), core))
-	c, err := consumer.New(h.config(), h.client, log)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	stopped := false
-	var runErr error
-	stop := func() error {
-		if !stopped {
-			cancel()
-			runErr, stopped = <-done, true
-		}
-		return runErr
-	}
-	h.t.Cleanup(func() { _ = stop() })
+	c, stop := h.startWith(zap.New(zapcore.NewTee(zaptest.NewLogger(h.t).Core(), core)))
 	return c, logs, stop
 }
 
