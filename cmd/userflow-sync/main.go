@@ -7,6 +7,7 @@
 //	userflow-sync validate --config FILE      check the config (--remote: also Kafka and Userflow)
 //	userflow-sync dry-run  --config FILE      print the requests that would be sent; write nothing
 //	userflow-sync demo                        a 10-second tour on an in-process broker and fake Userflow
+//	userflow-sync healthcheck [--url URL]     exit 0 if URL answers 200 (container healthchecks)
 //	userflow-sync version                     print the version
 //
 // Exit codes: 0 success; 1 runtime failure (Userflow rejected the API key, a
@@ -73,6 +74,7 @@ Usage:
   userflow-sync validate --config FILE [--remote] [--print]
   userflow-sync dry-run  --config FILE [--max N]
   userflow-sync demo     [--log-level LEVEL]
+  userflow-sync healthcheck [--url URL]
   userflow-sync version
 
 Run "userflow-sync COMMAND --help" for a command's flags.
@@ -108,6 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdDryRun(ctx, rest, stdout, stderr)
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
+	case "healthcheck":
+		err = cmdHealthcheck(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, buildinfo.Product, buildinfo.Version)
 	case "-h", "--help", "help":
