@@ -183,7 +183,7 @@ type generation struct {
 	mu       sync.Mutex
 	trackers map[topicPartition]*offsetTracker
 	readers  map[topicPartition]fetcher
-	commited map[topicPartition]int64
+	committed map[topicPartition]int64
 	fatal    atomic.Pointer[error]
 	stop     context.CancelFunc // stops fetching: generation over, shutdown or fatal error
 }
@@ -208,7 +208,7 @@ func (c *Consumer) generation(ctx, genCtx context.Context, gen *kafka.Generation
 		batch:    newBatcher[*event](c.cfg.BatchMaxEvents, c.cfg.BatchMaxWait, c.cfg.MaxBuffered),
 		trackers: make(map[topicPartition]*offsetTracker),
 		readers:  make(map[topicPartition]fetcher),
-		commited: make(map[topicPartition]int64),
+		committed: make(map[topicPartition]int64),
 	}
 	c.current.Store(g)
 	defer c.current.Store(nil)
@@ -236,9 +236,14 @@ func (c *Consumer) generation(ctx, genCtx context.Context, gen *kafka.Generation
 
 	<-fetchCtx.Done()
 	fetchers.Wait()
-	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DrainTimeout)
-	drained := g.batch.drain(drainCtx)
-	cancel()
+	// A fatal error commits nothing further, so there is nothing to drain
+	// for: abandon at once rather than keep sending requests.
+	drained := false
+	if g.fatalErr() == nil {
+		drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DrainTimeout)
+		drained = g.batch.drain(drainCtx)
+		cancel()
+	}
 	abandon()
 	workers.Wait()
 	if err := g.fatalErr(); err != nil {
@@ -471,7 +476,7 @@ func (g *generation) commit() {
 	moved := map[topicPartition]int64{}
 	for tp, tr := range g.trackers {
 		next, _ := tr.watermark()
-		if last, ok := g.commited[tp]; ok && next <= last {
+		if last, ok := g.committed[tp]; ok && next <= last {
 			continue
 		}
 		if offsets[tp.topic] == nil {
@@ -492,8 +497,8 @@ func (g *generation) commit() {
 	g.c.stats.commits.Add(1)
 	g.mu.Lock()
 	for tp, off := range moved {
-		if off > g.commited[tp] {
-			g.commited[tp] = off
+		if off > g.committed[tp] {
+			g.committed[tp] = off
 		}
 	}
 	g.mu.Unlock()

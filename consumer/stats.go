@@ -169,7 +169,7 @@ func (g *generation) partitionStats() []PartitionStats {
 	out := make([]PartitionStats, 0, len(g.readers))
 	for tp, r := range g.readers {
 		ps := PartitionStats{Topic: tp.topic, Partition: tp.partition, Committed: -1, Done: -1, Lag: r.Lag()}
-		if off, ok := g.commited[tp]; ok {
+		if off, ok := g.committed[tp]; ok {
 			ps.Committed = off
 		}
 		if tr := g.trackers[tp]; tr != nil {
