@@ -35,6 +35,22 @@ func Load(path string) (*Config, error) {
 // those of the text first (unset variables; else unknown keys and values of
 // the wrong type), then Validate's.
 func Parse(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	var secrets []string
+	lookup := func(name string) (string, bool) {
+		v, ok := lookupEnv(name)
+		if ok && secretName(name) {
+			secrets = append(secrets, v)
+		}
+		return v, ok
+	}
+	c, err := parseExpanded(data, lookup)
+	if err != nil {
+		return nil, redactErr(err, secrets)
+	}
+	return c, nil
+}
+
+func parseExpanded(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	text, err := expand(data, lookupEnv)
 	if err != nil {
 		return nil, err
@@ -53,6 +69,45 @@ func Parse(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) 
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// secretName reports whether an environment variable's name says it holds a
+// secret. Its value is kept out of every problem Parse reports, wherever the
+// file put it: YAML errors quote the values they reject, and a key pasted
+// into the wrong field must not be printed by validate.
+func secretName(name string) bool {
+	n := strings.ToUpper(name)
+	for _, s := range []string{"KEY", "SECRET", "PASSWORD", "PASSWD", "TOKEN", "CREDENTIAL"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactErr replaces every secret (of four or more bytes) in the problems of
+// err with [REDACTED].
+func redactErr(err error, secrets []string) error {
+	var rs []string
+	for _, s := range secrets {
+		if len(s) >= 4 {
+			rs = append(rs, s, redacted)
+		}
+	}
+	if len(rs) == 0 {
+		return err
+	}
+	r := strings.NewReplacer(rs...)
+	var out []error
+	for _, e := range unjoin(err) {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			out = append(out, &FieldError{Line: fe.Line, Path: r.Replace(fe.Path), Problem: r.Replace(fe.Problem)})
+			continue
+		}
+		out = append(out, errors.New(r.Replace(e.Error())))
+	}
+	return errors.Join(out...)
 }
 
 // expand replaces, in text, ${VAR} with the value of the environment variable
