@@ -176,16 +176,16 @@ type event struct {
 // goroutines: fetchers (one per assigned partition), the batching window,
 // the workers and the committer; all stop before runGeneration returns.
 type generation struct {
-	c        *Consumer
-	gen      *kafka.Generation
-	log      *zap.Logger
-	batch    *batcher[*event]
-	mu       sync.Mutex
-	trackers map[topicPartition]*offsetTracker
-	readers  map[topicPartition]fetcher
+	c         *Consumer
+	gen       *kafka.Generation
+	log       *zap.Logger
+	batch     *batcher[*event]
+	mu        sync.Mutex
+	trackers  map[topicPartition]*offsetTracker
+	readers   map[topicPartition]fetcher
 	committed map[topicPartition]int64
-	fatal    atomic.Pointer[error]
-	stop     context.CancelFunc // stops fetching: generation over, shutdown or fatal error
+	fatal     atomic.Pointer[error]
+	stop      context.CancelFunc // stops fetching: generation over, shutdown or fatal error
 }
 
 type topicPartition struct {
@@ -204,10 +204,10 @@ func (c *Consumer) runGeneration(ctx context.Context, gen *kafka.Generation) err
 func (c *Consumer) generation(ctx, genCtx context.Context, gen *kafka.Generation) error {
 	g := &generation{
 		c: c, gen: gen,
-		log:      c.log.With(zap.Int32("generation", gen.ID)),
-		batch:    newBatcher[*event](c.cfg.BatchMaxEvents, c.cfg.BatchMaxWait, c.cfg.MaxBuffered),
-		trackers: make(map[topicPartition]*offsetTracker),
-		readers:  make(map[topicPartition]fetcher),
+		log:       c.log.With(zap.Int32("generation", gen.ID)),
+		batch:     newBatcher[*event](c.cfg.BatchMaxEvents, c.cfg.BatchMaxWait, c.cfg.MaxBuffered),
+		trackers:  make(map[topicPartition]*offsetTracker),
+		readers:   make(map[topicPartition]fetcher),
 		committed: make(map[topicPartition]int64),
 	}
 	c.current.Store(g)
