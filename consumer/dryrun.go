@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"net/url"
 
 	"github.com/userflow-sync/userflow-sync/userflow"
 )
@@ -12,7 +13,7 @@ type Option func(*Consumer)
 // DryRunRequest is a write a dry run would have sent to Userflow.
 type DryRunRequest struct {
 	Method string `json:"method"`
-	Path   string `json:"path"`
+	Path   string `json:"path"` // ids escaped as the client would send them
 	Body   any    `json:"body,omitempty"`
 }
 
@@ -57,11 +58,11 @@ func (d dryRunAPI) UpsertGroup(_ context.Context, req *userflow.GroupRequest) er
 }
 
 func (d dryRunAPI) DeleteUser(_ context.Context, id string) error {
-	d.record(DryRunRequest{Method: "DELETE", Path: "/users/" + id})
+	d.record(DryRunRequest{Method: "DELETE", Path: "/users/" + url.PathEscape(id)})
 	return nil
 }
 
 func (d dryRunAPI) DeleteGroup(_ context.Context, id string) error {
-	d.record(DryRunRequest{Method: "DELETE", Path: "/groups/" + id})
+	d.record(DryRunRequest{Method: "DELETE", Path: "/groups/" + url.PathEscape(id)})
 	return nil
 }
