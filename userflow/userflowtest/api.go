@@ -352,7 +352,7 @@ func (f *Fake) postUser(x *exchange) (int, any, error) {
 	if err := x.checkIDs(ids...); err != nil {
 		return 0, nil, err
 	}
-	f.mu.Lock()
+	f.lockState(x)
 	defer f.mu.Unlock()
 	created, err := f.st.upsertUser(req, f.now())
 	if err != nil {
@@ -365,7 +365,7 @@ func (f *Fake) getUser(x *exchange) (int, any, error) {
 	if err := x.checkIDs(x.id); err != nil {
 		return 0, nil, err
 	}
-	f.mu.Lock()
+	f.lockState(x)
 	defer f.mu.Unlock()
 	u := f.st.users[x.id]
 	if u == nil {
@@ -378,7 +378,7 @@ func (f *Fake) deleteUser(x *exchange) (int, any, error) {
 	if err := x.checkIDs(x.id); err != nil {
 		return 0, nil, err
 	}
-	f.mu.Lock()
+	f.lockState(x)
 	defer f.mu.Unlock()
 	if !f.st.deleteUser(x.id) {
 		return 0, nil, notFound("user", x.id)
@@ -398,7 +398,7 @@ func (f *Fake) postGroup(x *exchange) (int, any, error) {
 	if err := x.checkIDs(req.id); err != nil {
 		return 0, nil, err
 	}
-	f.mu.Lock()
+	f.lockState(x)
 	defer f.mu.Unlock()
 	created, err := f.st.upsertGroup(req, f.now())
 	if err != nil {
@@ -411,7 +411,7 @@ func (f *Fake) getGroup(x *exchange) (int, any, error) {
 	if err := x.checkIDs(x.id); err != nil {
 		return 0, nil, err
 	}
-	f.mu.Lock()
+	f.lockState(x)
 	defer f.mu.Unlock()
 	g := f.st.groups[x.id]
 	if g == nil {
@@ -424,7 +424,7 @@ func (f *Fake) deleteGroup(x *exchange) (int, any, error) {
 	if err := x.checkIDs(x.id); err != nil {
 		return 0, nil, err
 	}
-	f.mu.Lock()
+	f.lockState(x)
 	defer f.mu.Unlock()
 	if !f.st.deleteGroup(x.id) {
 		return 0, nil, notFound("group", x.id)
@@ -455,10 +455,18 @@ func (f *Fake) postEvent(x *exchange) (int, any, error) {
 	if err := x.checkIDs(b.UserID, b.GroupID); err != nil {
 		return 0, nil, err
 	}
-	f.mu.Lock()
+	f.lockState(x)
 	defer f.mu.Unlock()
 	e := f.st.addEvent(Event{Name: name, UserID: b.UserID, GroupID: b.GroupID, Attributes: attrs, CreatedAt: f.now()})
 	return http.StatusCreated, eventView(e), nil
+}
+
+// lockState takes the state lock for x's handler and stamps x's record with
+// the order in which the fake touched its state (Request.Applied).
+func (f *Fake) lockState(x *exchange) {
+	f.mu.Lock()
+	f.applied++
+	x.rec.Applied = f.applied
 }
 
 // createdStatus is 201 for a created object and 200 for an updated one

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -520,6 +521,23 @@ func TestRequestLog(t *testing.T) {
 	reqs[0].Body[0] = 'X'
 	if again := s.Requests()[0]; again.Header.Get("Authorization") != "[REDACTED]" || string(again.Body) != body {
 		t.Error("Requests returned shared data")
+	}
+}
+
+// Applied orders the requests that reached the state, and only those: a 401
+// never does, a 404 does.
+func TestRequestLogApplied(t *testing.T) {
+	s := newServer(t, Options{})
+	want(t, call(t, s, http.MethodPost, "/users", `{"id":"u"}`), http.StatusCreated, "")
+	want(t, call(t, s, http.MethodGet, "/users/u", "", setHeader("Authorization", "Bearer ak_wrong")), http.StatusUnauthorized, CodeUnauthorized)
+	want(t, call(t, s, http.MethodDelete, "/users/missing", ""), http.StatusNotFound, CodeNotFound)
+	want(t, call(t, s, http.MethodPost, "/groups", `{"id":"g"}`), http.StatusCreated, "")
+	var got []uint64
+	for _, r := range s.Requests() {
+		got = append(got, r.Applied)
+	}
+	if !slices.Equal(got, []uint64{1, 0, 2, 3}) {
+		t.Errorf("Applied = %v, want [1 0 2 3]", got)
 	}
 }
 

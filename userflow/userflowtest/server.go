@@ -104,6 +104,13 @@ type Request struct {
 	// Fault names the fault that answered the request (the Fault...
 	// constants), or "" when the fake answered on the merits.
 	Fault string `json:"fault,omitempty"`
+	// Applied orders the requests that reached the fake's state (read or
+	// changed it, or were refused by it, such as a 404): it increases by one
+	// for each, taken under the state lock, so it is the order in which
+	// concurrent requests took effect, which Seq (arrival) and the log's
+	// order (completion) are not. 0 for a request answered before its
+	// handler ran (faults, auth, validation). Never reset.
+	Applied uint64 `json:"applied,omitempty"`
 }
 
 // MarshalJSON writes Body as a string.
@@ -148,8 +155,9 @@ type Fake struct {
 	total    int
 	byStatus map[int]int
 
-	mu sync.Mutex
-	st store
+	mu      sync.Mutex
+	st      store
+	applied uint64 // the last Request.Applied; guarded by mu
 }
 
 var _ http.Handler = (*Fake)(nil)
