@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -38,6 +39,11 @@ type History struct {
 	End map[TopicPartition]int64
 	// TopicName maps a broker topic name back to the workload's name.
 	TopicName map[string]string
+	// Passes are, per process (InstanceHeader), the times it started a
+	// pass over its partitions: each consumer-group generation. A process
+	// resumes from the committed offset at each, so it may re-apply what it
+	// applied in the previous pass but could not commit.
+	Passes map[string][]time.Time
 }
 
 // TopicPartition names a partition by its workload topic name.
@@ -55,18 +61,19 @@ type CommitSample struct {
 // Result is what Check found. A run passes when Failed is false; Duplicates
 // and Replays are reported, and must be zero only where a scenario says so.
 type Result struct {
-	Events        int // produced events
-	Writes        int // applied writes (upserts and deletes Userflow took)
-	Lost          int // good events never applied (nor overwritten by a newer version), or poison never dead-lettered
-	Duplicates    int // writes repeating a version already applied, and dead letters beyond the first per record
-	Replays       int // writes older than the entity's newest, by a process other than the one that applied it: redelivery after an ownership change
-	OrderViolated int // writes older than a version the same process had applied for the entity
-	StateWrong    int // entities whose final state differs from the expected one, and objects that should not exist
-	CommitsBack   int // committed offsets that moved backwards
-	CommitsShort  int // partitions whose final committed offset is not their end
-	DeadLetters   int // dead letters read
-	DLQWrong      int // expected dead letters missing, unexpected ones, and ones with the wrong class or content
-	Problems      []string
+	Events        int      // produced events
+	Writes        int      // applied writes (upserts and deletes Userflow took)
+	Lost          int      // good events never applied (nor overwritten by a newer version), or poison never dead-lettered
+	Duplicates    int      // writes repeating a version already applied, and dead letters beyond the first per record
+	Replays       int      // writes older than the entity's newest, in a later pass than the newest: redelivery from the committed offset
+	OrderViolated int      // writes older than a version the same process had applied in the same pass
+	StateWrong    int      // entities whose final state differs from the expected one, and objects that should not exist
+	CommitsBack   int      // committed offsets that moved backwards
+	CommitsShort  int      // partitions whose final committed offset is not their end
+	DeadLetters   int      // dead letters read
+	DLQWrong      int      // expected dead letters missing, unexpected ones, and ones with the wrong class or content
+	Problems      []string // what breaks an invariant (the first few)
+	Notes         []string // the first few duplicates and replays, for the record
 }
 
 // Failed reports whether any invariant is broken.
@@ -75,6 +82,12 @@ func (r Result) Failed() bool {
 }
 
 const maxProblems = 20
+
+func (r *Result) note(format string, args ...any) {
+	if len(r.Notes) < maxProblems {
+		r.Notes = append(r.Notes, fmt.Sprintf(format, args...))
+	}
+}
 
 func (r *Result) problem(format string, args ...any) {
 	if len(r.Problems) < maxProblems {
@@ -89,6 +102,7 @@ type write struct {
 	delete   bool
 	instance string
 	applied  uint64
+	time     time.Time // arrival at the fake
 }
 
 // Check judges a history against the workload.
@@ -110,32 +124,38 @@ func Check(w *Workload, h History) Result {
 	r.Writes = len(writes)
 
 	// Order, duplicates, replays: per entity, in the order Userflow applied.
-	newest := map[string]int{}
-	byProcess := map[string]int{}
+	// An older version after a newer one is a replay when a pass began
+	// between them: by another process (it took the partition over), or by
+	// the same one (a new generation). Within one pass it is a violation.
+	newest := map[string]write{}
 	seen := map[string]bool{}
 	for _, wr := range writes {
-		own := wr.entity + "\x00" + wr.instance
-		if v, ok := byProcess[own]; ok && wr.version < v {
-			r.OrderViolated++
-			r.problem("order: %s version %d applied by process %s after its own version %d", wr.entity, wr.version, wr.instance, v)
-		} else if n, ok := newest[wr.entity]; ok && wr.version < n {
-			r.Replays++
+		if n, ok := newest[wr.entity]; ok && wr.version < n.version {
+			if n.instance == wr.instance && !passBetween(h.Passes[wr.instance], n.time, wr.time) {
+				r.OrderViolated++
+				r.problem("order: %s version %d applied by process %s after its version %d, in the same pass", wr.entity, wr.version, wr.instance, n.version)
+			} else {
+				r.Replays++
+				r.note("replay: %s version %d applied by process %s after version %d by process %s", wr.entity, wr.version, wr.instance, n.version, n.instance)
+			}
 		}
 		ev := wr.entity + "\x00" + strconv.Itoa(wr.version)
 		if seen[ev] && !wr.delete { // a delete and its tombstone both DELETE
 			r.Duplicates++
+			r.note("duplicate: %s version %d applied again by process %s (request applied #%d)", wr.entity, wr.version, wr.instance, wr.applied)
 		}
 		seen[ev] = true
-		newest[wr.entity] = max(newest[wr.entity], wr.version)
-		byProcess[own] = max(byProcess[own], wr.version)
+		if wr.version >= newest[wr.entity].version {
+			newest[wr.entity] = wr
+		}
 	}
 
 	// Lost: every good event is covered by an applied version at or above
 	// its own (a coalesced event is covered by the newer one sent for it).
 	for i, e := range w.Events {
-		if e.Kind.DeadLetterClass() == "" && newest[e.Entity] < e.Version {
+		if e.Kind.DeadLetterClass() == "" && newest[e.Entity].version < e.Version {
 			r.Lost++
-			r.problem("lost: %s version %d (%s at %s) never applied; newest applied: %d", e.Entity, e.Version, e.Kind, loc[i], newest[e.Entity])
+			r.problem("lost: %s version %d (%s at %s) never applied; newest applied: %d", e.Entity, e.Version, e.Kind, loc[i], newest[e.Entity].version)
 		}
 	}
 
@@ -143,6 +163,18 @@ func Check(w *Workload, h History) Result {
 	r.checkDeadLetters(w, loc, h)
 	r.checkCommits(h)
 	return r
+}
+
+// passBetween reports whether one of passes began after a request that
+// arrived at from and before one that arrived at to. Log times have
+// millisecond precision: a pass logged at p began within [p, p+1ms).
+func passBetween(passes []time.Time, from, to time.Time) bool {
+	for _, p := range passes {
+		if from.Before(p.Add(time.Millisecond)) && !to.Before(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // locate finds every event's partition and offset among the records read
@@ -188,7 +220,7 @@ func (r *Result) writes(reqs []userflowtest.Request, deleteVersion map[string]in
 		}
 		inst := q.Header.Get(InstanceHeader)
 		add := func(entity string, version int, del bool) {
-			out = append(out, write{entity: entity, version: version, delete: del, instance: inst, applied: q.Applied})
+			out = append(out, write{entity: entity, version: version, delete: del, instance: inst, applied: q.Applied, time: q.Time})
 		}
 		switch q.Method {
 		case http.MethodPost:
@@ -326,6 +358,7 @@ func (r *Result) checkDeadLetters(w *Workload, loc []location, h History) {
 		l := location{TopicPartition{topic, p}, o}
 		if got[l]++; got[l] > 1 {
 			r.Duplicates++
+			r.note("duplicate: dead letter for %s again", l)
 			continue
 		}
 		e, ok := want[l]

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -207,6 +208,12 @@ func TestCheck(t *testing.T) {
 			h.Requests[older].Applied, h.Requests[newer].Applied = h.Requests[newer].Applied, h.Requests[older].Applied
 			h.Requests[older].Header = h.Requests[older].Header.Clone()
 			h.Requests[older].Header.Set(InstanceHeader, "2")
+		}, func(r Result) bool { return r.OrderViolated == 0 && r.Replays == 1 && !r.Failed() }},
+		{"the same swap with a new pass of the process between: a replay", func(h *History) {
+			a, b := &h.Requests[older], &h.Requests[newer]
+			a.Applied, b.Applied = b.Applied, a.Applied
+			a.Time, b.Time = b.Time.Add(2*time.Millisecond), a.Time
+			h.Passes = map[string][]time.Time{"1": {b.Time.Add(time.Millisecond)}}
 		}, func(r Result) bool { return r.OrderViolated == 0 && r.Replays == 1 && !r.Failed() }},
 		{"a request applied twice", func(h *History) {
 			q := h.Requests[newer]
