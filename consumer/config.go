@@ -34,8 +34,15 @@ type Config struct {
 	// BatchMaxWait closes a batching window after this long. Default: 100ms.
 	BatchMaxWait time.Duration
 	// MaxBuffered bounds the events held between fetch and commit; fetching
-	// pauses beyond it. Default: 10 × BatchMaxEvents.
+	// pauses beyond it. Default: 100 × BatchMaxEvents.
 	MaxBuffered int
+	// MaxBufferedBytes bounds the estimated memory of what is held between
+	// fetch and commit: the events' records and bookkeeping, and the
+	// requests they are coalesced into (one per Userflow object, however
+	// many of its events wait); fetching pauses beyond it. The estimate
+	// counts live memory: with Go's default GOGC the heap may reach about
+	// twice as much. Default: 32 MiB.
+	MaxBufferedBytes int
 	// Retry shapes retries of transient Userflow errors.
 	Retry RetryConfig
 
@@ -97,7 +104,10 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.BatchMaxWait, 100*time.Millisecond)
 	if c.MaxBuffered <= 0 {
-		c.MaxBuffered = 10 * c.BatchMaxEvents
+		c.MaxBuffered = 100 * c.BatchMaxEvents
+	}
+	if c.MaxBufferedBytes <= 0 {
+		c.MaxBufferedBytes = 32 << 20
 	}
 	c.Retry.setDefaults()
 	def(&c.CommitInterval, time.Second)

@@ -164,12 +164,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 }
 
-// event is one fetched message on its way through the pipeline.
+// event is one fetched message on its way through the pipeline. Its
+// operation is not kept: the batcher coalesces it into its key's on arrival,
+// and process maps the message again in the rare case it needs it alone.
 type event struct {
 	msg     kafka.Message
 	sync    *Sync
-	op      mapping.Operation
 	tracker *offsetTracker
+	// of its operation, for the counters
+	action     mapping.Action
+	sourceTime time.Time
 }
 
 // generation is the pipeline of one consumer group generation. It owns its
@@ -205,7 +209,7 @@ func (c *Consumer) generation(ctx, genCtx context.Context, gen *kafka.Generation
 	g := &generation{
 		c: c, gen: gen,
 		log:       c.log.With(zap.Int32("generation", gen.ID)),
-		batch:     newBatcher[*event](c.cfg.BatchMaxEvents, c.cfg.BatchMaxWait, c.cfg.MaxBuffered),
+		batch:     newBatcher[*event](c.cfg.BatchMaxEvents, c.cfg.BatchMaxWait, c.cfg.MaxBuffered, c.cfg.MaxBufferedBytes),
 		trackers:  make(map[topicPartition]*offsetTracker),
 		readers:   make(map[topicPartition]fetcher),
 		committed: make(map[topicPartition]int64),
@@ -329,25 +333,28 @@ func (g *generation) fetch(ctx context.Context, topic string, partition int, off
 		}
 		g.c.stats.eventsRead.Add(1)
 		ev := &event{msg: msg, sync: sync, tracker: tr}
-		ev.op, err = sync.Mapper.Map(mapping.Message{Key: msg.Key, Value: msg.Value, Headers: headersOf(msg)})
+		op, err := sync.Mapper.Map(messageOf(&ev.msg))
+		ev.action, ev.sourceTime = op.Action, op.SourceTime
 		switch {
 		case err != nil:
 			if !g.reject(ctx, ev, rejection{class: classOfMapping(err), err: err}) {
 				return
 			}
-		case ev.op.Action == mapping.ActionSkip:
-			g.c.stats.skip(ev.op.Skip)
-			g.c.stats.event(ev, ev.op.Action.String(), OutcomeLabelSkipped)
-			g.done(ev)
+		case op.Action == mapping.ActionSkip:
+			g.skipped(ev, op.Skip)
 		default:
-			if g.batch.submit(ctx, ev.op.Target(), ev) != nil {
+			if g.batch.submit(ctx, ev, op, eventBytes(&ev.msg)) != nil {
 				return
 			}
 		}
 	}
 }
 
-func headersOf(m kafka.Message) []mapping.Header {
+func messageOf(m *kafka.Message) mapping.Message {
+	return mapping.Message{Key: m.Key, Value: m.Value, Headers: headersOf(m)}
+}
+
+func headersOf(m *kafka.Message) []mapping.Header {
 	if len(m.Headers) == 0 {
 		return nil
 	}
@@ -359,7 +366,13 @@ func headersOf(m kafka.Message) []mapping.Header {
 }
 
 func (g *generation) applied(ev *event) {
-	g.c.stats.event(ev, ev.op.Action.String(), OutcomeLabelApplied)
+	g.c.stats.event(ev, ev.action.String(), OutcomeLabelApplied)
+	g.done(ev)
+}
+
+func (g *generation) skipped(ev *event, why mapping.SkipReason) {
+	g.c.stats.skip(why)
+	g.c.stats.event(ev, ev.action.String(), OutcomeLabelSkipped)
 	g.done(ev)
 }
 
@@ -372,27 +385,24 @@ func (g *generation) done(ev *event) {
 // work applies keys handed out by the batcher until ctx ends.
 func (g *generation) work(ctx context.Context) {
 	for {
-		key, evs, ok := g.batch.next(ctx)
+		key, evs, ops, ok := g.batch.next(ctx)
 		if !ok {
 			return
 		}
-		g.process(ctx, evs)
-		g.batch.finish(key, len(evs))
+		g.process(ctx, evs, ops)
+		g.batch.finish(key)
 	}
 }
 
-// process applies the events of one key: coalesced first; if Userflow
-// rejects a coalesced request for good, one event at a time, so that only
-// the bad event is dead-lettered. Events are marked done only when their
+// process applies the events of one key: their operations coalesced (ops)
+// first; if Userflow rejects a coalesced request for good, one event at a
+// time, so that only the bad event is dead-lettered. An event's own
+// operation is its message mapped again: mapping is deterministic, so it is
+// the operation that went into ops. Events are marked done only when their
 // work succeeded or was dead-lettered.
-func (g *generation) process(ctx context.Context, evs []*event) {
-	ops := make([]mapping.Operation, len(evs))
-	for i, ev := range evs {
-		ops[i] = ev.op
-	}
-	coalesced := mapping.Coalesce(ops)
-	g.c.stats.coalesced.Add(int64(len(evs) - len(coalesced)))
-	err := g.applyAll(ctx, coalesced)
+func (g *generation) process(ctx context.Context, evs []*event, ops []mapping.Operation) {
+	g.c.stats.coalesced.Add(int64(len(evs) - len(ops)))
+	err := g.applyAll(ctx, ops)
 	var ae *ApplyError
 	switch {
 	case err == nil:
@@ -414,7 +424,18 @@ func (g *generation) process(ctx context.Context, evs []*event) {
 		return
 	}
 	for _, ev := range evs {
-		err := g.applyAll(ctx, []mapping.Operation{ev.op})
+		op, err := ev.sync.Mapper.Map(messageOf(&ev.msg))
+		switch {
+		case err != nil: // it mapped when fetched: only a broken Mapper gets here
+			if !g.reject(ctx, ev, rejection{class: classOfMapping(err), err: err}) {
+				return
+			}
+			continue
+		case op.Action == mapping.ActionSkip: // likewise
+			g.skipped(ev, op.Skip)
+			continue
+		}
+		err = g.applyAll(ctx, []mapping.Operation{op})
 		switch {
 		case err == nil:
 			g.applied(ev)

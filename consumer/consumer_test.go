@@ -288,3 +288,74 @@ func header(m kafka.Message, k string) string {
 	}
 	return ""
 }
+
+// A coalesced request that Userflow rejects for good is taken apart: the
+// key's events are applied one at a time, each mapped again from its
+// record, and only the one Userflow rejects alone is dead-lettered, with its
+// own record and offset; the others apply.
+func TestConsumerIsolatesTheRejectedEventOfACoalescedRequest(t *testing.T) {
+	h := newHarness(t, userflowtest.Faults{PermanentBadIDs: []string{"gbad"}})
+	m, err := mapping.New(mapping.Config{
+		Format: mapping.FormatJSON, Object: mapping.ObjectUser, IDColumn: "id",
+		Attributes: map[string]mapping.AttributeSpec{"name": {Column: "name"}, "version": {Column: "version"}},
+		Groups:     &mapping.GroupsConfig{GroupIDColumn: "team"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mapper = m
+	inTeam := func(id string, v int, team string) kafka.Message {
+		return kafka.Message{Key: []byte(id), Value: fmt.Appendf(nil, `{"id":%q,"name":"name-%d","version":%d,"team":%q}`, id, v, v, team)}
+	}
+	msgs := []kafka.Message{
+		inTeam("u1", 1, "g1"), inTeam("u1", 2, "gbad"), inTeam("u1", 3, "g2"),
+		inTeam("u2", 1, "g1"), inTeam("u2", 2, "g1"),
+	}
+	h.broker.Produce(t, h.users, msgs...)
+	h.mutate = func(c *consumer.Config) { c.BatchMaxEvents = len(msgs); c.BatchMaxWait = time.Hour }
+	c, stop := h.start()
+	eventually(t, "all events done and committed", func() bool { return h.committedTotal() == int64(len(msgs)) })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	if u, ok := h.fake.User("u1"); !ok || u.Attributes["name"] != "name-3" {
+		t.Errorf("u1 = %+v, %v; want version 3", u.Attributes, ok)
+	}
+	for _, mb := range []struct {
+		user, group string
+		want        bool
+	}{{"u1", "g1", true}, {"u1", "g2", true}, {"u1", "gbad", false}, {"u2", "g1", true}} {
+		if _, ok := h.fake.Membership(mb.user, mb.group); ok != mb.want {
+			t.Errorf("membership of %s in %s: %v, want %v", mb.user, mb.group, ok, mb.want)
+		}
+	}
+	// u1: the coalesced request (rejected), then its three events alone,
+	// of which version 2 is rejected; u2: one request.
+	reqs := h.fake.Requests()
+	if got := postedVersions(t, reqs); fmt.Sprint(got["u1"]) != "[1 3]" || fmt.Sprint(got["u2"]) != "[2]" {
+		t.Errorf("versions applied %v; want u1 [1 3], u2 [2]", got)
+	}
+	rejected := 0
+	for _, r := range reqs {
+		if r.Status == 400 {
+			rejected++
+		}
+	}
+	if len(reqs) != 5 || rejected != 2 {
+		t.Errorf("%d requests, %d rejected; want 5 and 2", len(reqs), rejected)
+	}
+	st := c.Stats()
+	if st.DeadLettered != 1 || st.Coalesced != 3 {
+		t.Errorf("stats: %d dead-lettered, %d coalesced; want 1 and 3", st.DeadLettered, st.Coalesced)
+	}
+	dead := h.broker.ReadAll(t, h.dlq, 1)
+	if len(dead) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dead))
+	}
+	d := dead[0]
+	if string(d.Key) != "u1" || string(d.Value) != string(msgs[1].Value) ||
+		header(d, consumer.HeaderErrorClass) != consumer.ClassUserflowRejected || header(d, consumer.HeaderHTTPStatus) != "400" {
+		t.Errorf("dead letter %s = %s, headers %v; want u1's version 2, rejected", d.Key, d.Value, d.Headers)
+	}
+}

@@ -109,7 +109,7 @@ func opLabel(ev *event, why rejection) string {
 	if why.class == ClassDecode || why.class == ClassMapping {
 		return "invalid"
 	}
-	return ev.op.Action.String()
+	return ev.action.String()
 }
 
 // BadEventError stops the consumer under the "stop" policy.

@@ -120,8 +120,8 @@ func (c *counters) event(ev *event, op, outcome string) {
 		c.events, c.lastSource = map[EventKey]int64{}, map[string]time.Time{}
 	}
 	c.events[EventKey{Sync: ev.sync.Name, Op: op, Outcome: outcome}]++
-	if outcome == OutcomeLabelApplied && ev.op.SourceTime.After(c.lastSource[ev.sync.Name]) {
-		c.lastSource[ev.sync.Name] = ev.op.SourceTime
+	if outcome == OutcomeLabelApplied && ev.sourceTime.After(c.lastSource[ev.sync.Name]) {
+		c.lastSource[ev.sync.Name] = ev.sourceTime
 	}
 }
 

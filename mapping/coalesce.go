@@ -62,29 +62,51 @@ func Coalesce(ops []Operation) []Operation {
 	if len(ops) == 1 && ops[0].Action != ActionSkip {
 		return ops
 	}
-	var c coalescer
+	var c Coalescer
 	for _, op := range ops {
-		switch op.Action {
-		case ActionUpsert:
-			c.upsert(op)
-		case ActionDelete:
-			c.delete(op)
-		}
+		c.Add(op)
 	}
 	return c.out
 }
 
-// coalescer holds the result while Coalesce builds it. Only its last
-// operation is ever merged into.
-type coalescer struct {
+// Coalescer is Coalesce one operation at a time, for a caller that gets a
+// target's operations one by one and wants to hold only their result: after
+// Add of each operation of ops, in order, Ops returns what Coalesce(ops)
+// returns. The zero value is empty and ready to use; it is not safe for
+// concurrent use.
+//
+// Like Coalesce, it never modifies the operations added or anything they
+// point to, but it writes to the requests it built: the result of Ops is
+// valid until the next Add, which may change it. A caller that hands the
+// result on starts a new Coalescer for what comes next.
+//
+// Cost: merging an upsert copies the request it merges into once, on the
+// first merge; the following merges write to that copy. Coalesce of n
+// operations and n Adds do the same work.
+type Coalescer struct {
 	out []Operation
 	// owned says that the last operation's request was built by the
 	// coalescer, maps and lists included, so merges may write to it.
 	owned bool
 }
 
+// Add folds op, the next operation of the target in offset order, into the
+// result. Skips are dropped.
+func (c *Coalescer) Add(op Operation) {
+	switch op.Action {
+	case ActionUpsert:
+		c.upsert(op)
+	case ActionDelete:
+		c.delete(op)
+	}
+}
+
+// Ops returns the operations added so far, coalesced: nil when nothing is
+// left to do. Treat it as read-only; it is valid until the next Add.
+func (c *Coalescer) Ops() []Operation { return c.out }
+
 // upsert appends upsert x, or merges it into the last operation.
-func (c *coalescer) upsert(x Operation) {
+func (c *Coalescer) upsert(x Operation) {
 	if n := len(c.out); n > 0 {
 		last := &c.out[n-1]
 		switch {
@@ -103,7 +125,7 @@ func (c *coalescer) upsert(x Operation) {
 // merge merges the request of upsert x into that of upsert last when one
 // request can say both, and reports whether it did. The first merge into
 // last replaces its request with a copy the coalescer owns.
-func (c *coalescer) merge(last, x *Operation) bool {
+func (c *Coalescer) merge(last, x *Operation) bool {
 	if last.Object == ObjectGroup {
 		if !c.owned {
 			g := &userflow.GroupRequest{ID: last.Group.ID}
@@ -136,7 +158,7 @@ func (c *coalescer) merge(last, x *Operation) bool {
 // upserts before s, the last ModeUpdate upsert that survives, stay even when
 // shrunk to creating the user; all deletes and all other upserts left with
 // nothing to send go.
-func (c *coalescer) delete(x Operation) {
+func (c *Coalescer) delete(x Operation) {
 	s := len(c.out) - 1
 	for s >= 0 && !(c.out[s].Mode == ModeUpdate && outlivesDelete(&c.out[s])) {
 		s--

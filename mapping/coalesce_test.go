@@ -318,6 +318,27 @@ func TestCoalesceEquivalence(t *testing.T) {
 	}
 }
 
+// A Coalescer fed one operation at a time holds, after each Add, what
+// Coalesce returns for the operations added so far, and leaves them alone.
+func TestCoalescerMatchesCoalesce(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	for range 2000 {
+		_, ops := genCase(r)
+		before := cloneOps(ops)
+		var c Coalescer
+		for i, op := range ops {
+			c.Add(op)
+			want := cloneOps(Coalesce(cloneOps(ops[:i+1])))
+			if diff := cmp.Diff(want, c.Ops()); diff != "" {
+				t.Fatalf("ops %s\nafter Add %d: Ops() differs from Coalesce (-Coalesce +Coalescer):\n%s", formatOps(ops), i, diff)
+			}
+		}
+		if diff := cmp.Diff(before, ops); diff != "" {
+			t.Fatalf("Coalescer changed its input (-before +after):\n%s", diff)
+		}
+	}
+}
+
 // FuzzCoalesce builds the start state and the operations from its input
 // bytes and checks Coalesce against the model.
 func FuzzCoalesce(f *testing.F) {

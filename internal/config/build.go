@@ -47,6 +47,7 @@ func (c *Config) consumerConfig(dialer *kafka.Dialer, syncs []consumer.Sync) con
 		BatchMaxEvents:    c.Batch.MaxEvents,
 		BatchMaxWait:      c.Batch.MaxWait,
 		MaxBuffered:       c.Batch.MaxBuffered,
+		MaxBufferedBytes:  c.Batch.MaxBufferedBytes,
 		Retry:             c.Retry,
 		DeadLetterTopic:   c.DeadLetter.Topic,
 		NoDeadLetter:      c.DeadLetter.Policy,

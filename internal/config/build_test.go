@@ -89,7 +89,7 @@ func TestConsumerConfig(t *testing.T) {
 	}
 	want := consumer.Config{
 		Brokers: []string{"127.0.0.1:9092"}, GroupID: "userflow-sync", StartOffset: "earliest",
-		MaxInFlight: 16, BatchMaxEvents: 1000, BatchMaxWait: 100 * time.Millisecond, MaxBuffered: 10000,
+		MaxInFlight: 16, BatchMaxEvents: 1000, BatchMaxWait: 100 * time.Millisecond, MaxBuffered: 100000, MaxBufferedBytes: 32 << 20,
 		Retry:           consumer.RetryConfig{InitialInterval: 200 * time.Millisecond, MaxInterval: 30 * time.Second},
 		DeadLetterTopic: "userflow-sync-dlq", CommitInterval: time.Second, DrainTimeout: 10 * time.Second,
 		HeartbeatInterval: 3 * time.Second, SessionTimeout: 30 * time.Second, RebalanceTimeout: 30 * time.Second,

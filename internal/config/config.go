@@ -140,8 +140,12 @@ type Batch struct {
 	// MaxWait closes a window this long after it opened. Default: 100ms.
 	MaxWait time.Duration `yaml:"max_wait"`
 	// MaxBuffered bounds the events held between fetch and commit; fetching
-	// pauses beyond it. At least MaxEvents. Default: 10 × MaxEvents.
+	// pauses beyond it. At least MaxEvents. Default: 100 × MaxEvents.
 	MaxBuffered int `yaml:"max_buffered"`
+	// MaxBufferedBytes bounds the estimated memory of what is held between
+	// fetch and commit (the events, and the requests they are coalesced
+	// into); fetching pauses beyond it. Default: 32 MiB.
+	MaxBufferedBytes int `yaml:"max_buffered_bytes"`
 }
 
 // DeadLetter says where events that cannot be applied go.
@@ -210,7 +214,8 @@ func (c *Config) setDefaults() {
 
 	setDefault(&c.Batch.MaxEvents, 1000)
 	setDefault(&c.Batch.MaxWait, 100*time.Millisecond)
-	setDefault(&c.Batch.MaxBuffered, 10*c.Batch.MaxEvents)
+	setDefault(&c.Batch.MaxBuffered, 100*c.Batch.MaxEvents)
+	setDefault(&c.Batch.MaxBufferedBytes, 32<<20)
 	setDefault(&c.Retry.InitialInterval, 200*time.Millisecond)
 	setDefault(&c.Retry.MaxInterval, 30*time.Second)
 	if c.Metrics.Listen == nil {

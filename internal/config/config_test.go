@@ -68,7 +68,7 @@ func defaults() *Config {
 		Userflow: Userflow{
 			BaseURL: "https://api.userflow.com", APIKey: "ak_minimal", MaxInFlight: 16, RateBurst: 1, Timeout: 10 * time.Second,
 		},
-		Batch:      Batch{MaxEvents: 1000, MaxWait: 100 * time.Millisecond, MaxBuffered: 10000},
+		Batch:      Batch{MaxEvents: 1000, MaxWait: 100 * time.Millisecond, MaxBuffered: 100000, MaxBufferedBytes: 32 << 20},
 		Retry:      consumer.RetryConfig{InitialInterval: 200 * time.Millisecond, MaxInterval: 30 * time.Second},
 		DeadLetter: DeadLetter{Policy: "skip"},
 		Metrics:    Metrics{Listen: new("127.0.0.1:9464")},
@@ -171,7 +171,7 @@ func TestParseFull(t *testing.T) {
 			BaseURL: "https://api.eu.userflow.com", APIKey: "ak_full", MaxInFlight: 32,
 			RateLimit: 12.5, RateBurst: 25, Timeout: 20 * time.Second,
 		},
-		Batch:      Batch{MaxEvents: 500, MaxWait: 250 * time.Millisecond, MaxBuffered: 20000},
+		Batch:      Batch{MaxEvents: 500, MaxWait: 250 * time.Millisecond, MaxBuffered: 20000, MaxBufferedBytes: 64 << 20},
 		Retry:      consumer.RetryConfig{InitialInterval: 100 * time.Millisecond, MaxInterval: time.Minute, MaxElapsed: time.Hour},
 		DeadLetter: DeadLetter{Policy: "skip"},
 		Metrics:    Metrics{Listen: new("")},

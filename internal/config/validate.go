@@ -165,6 +165,7 @@ func (c *Config) Validate() error {
 	if b.MaxBuffered < b.MaxEvents {
 		p.add("batch.max_buffered", "must be at least batch.max_events (%d)", b.MaxEvents)
 	}
+	nonNegative(&p, "batch.max_buffered_bytes", b.MaxBufferedBytes)
 
 	r := &c.Retry
 	nonNegative(&p, "retry.initial_interval", r.InitialInterval)

@@ -37,6 +37,7 @@ type scenario struct {
 	stream      int
 	naiveBudget time.Duration // > 0: also run the naive consumer
 	ceiling     bool          // also run kafka-go bare consumption and decode+map
+	note        string        // shown after the name in the table
 	backlog     bool
 }
 
@@ -56,6 +57,9 @@ func scenarios(quick bool, backlog int) []scenario {
 	list := []scenario{
 		{name: "lat0", w: workload{s(100000), s(10000), 6}, ceiling: true, naiveBudget: nb(10 * time.Second)},
 		{name: "lat0-p1", w: workload{s(100000), s(10000), 1}, ceiling: true},
+		// Not the lat0: 50 events per key instead of 10, to show the
+		// rate when most events coalesce.
+		{name: "lat0-50perkey", w: workload{s(100000), s(2000), 6}, ceiling: true, note: "not the issue's lat0: 50 events/key"},
 		{name: "lat2", w: workload{s(50000), s(5000), 6}, latency: 2 * time.Millisecond, naiveBudget: nb(20 * time.Second)},
 		{name: "lat20", w: workload{s(20000), s(2000), 6}, latency: 20 * time.Millisecond},
 		{name: "lat100", w: workload{s(10000), s(1000), 6}, latency: 100 * time.Millisecond},
@@ -87,14 +91,15 @@ type result struct {
 
 func main() {
 	quick := flag.Bool("quick", false, "smaller workloads (1/5), shorter naive budgets, no backlog unless -backlog is given")
-	only := flag.String("scenarios", "", "comma-separated scenario names to run (default: all): lat0,lat0-p1,lat2,lat20,lat100,keys1,keys50,stream,backlog")
+	only := flag.String("scenarios", "", "comma-separated scenario names to run (default: all): lat0,lat0-p1,lat0-50perkey,lat2,lat20,lat100,keys1,keys50,stream,backlog")
 	backlog := flag.Int("backlog", 1000000, "events in the backlog scenario (10 per key); 0 skips it")
 	maxInFlight := flag.Int("max-in-flight", 16, "userflow.max_in_flight of userflow-sync")
 	bin := flag.String("bin", "", "a prebuilt userflow-sync binary (default: go build ./cmd/userflow-sync)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the bench process (kfake, the fake Userflow, naive, bare) to this file")
 	flag.DurationVar(&bareMaxWait, "bare-max-wait", 50*time.Millisecond, "MaxWait of the bare readers (with 1s, kfake fetches stall for up to MaxWait: the ceiling is taken with 50ms)")
 	flag.StringVar(&fetchMaxWait, "fetch-max-wait", "0s", "kafka.fetch_max_wait of userflow-sync (0s: its default, 1s)")
-	flag.IntVar(&maxBuffered, "max-buffered", 0, "batch.max_buffered of userflow-sync (0: its default, 10 × max_events)")
+	flag.IntVar(&maxBuffered, "max-buffered", 0, "batch.max_buffered of userflow-sync (0: its default, 100 × max_events)")
+	flag.IntVar(&maxBufferedBytes, "max-buffered-bytes", 0, "batch.max_buffered_bytes of userflow-sync (0: its default, 32 MiB)")
 	flag.StringVar(&memProfile, "memprofile", "", "with -inprocess: write a heap profile of the bench process this long (-memprofile-after) after userflow-sync starts, in the first scenario")
 	flag.DurationVar(&memProfileAfter, "memprofile-after", time.Second, "see -memprofile")
 	flag.BoolVar(&inProcess, "inprocess", false, "run userflow-sync's consumer in the bench process instead of the binary (for -cpuprofile: its goroutines carry the label side=userflow-sync; no RSS)")
@@ -325,6 +330,9 @@ func printTable(f *os.File, results []result, maxInFlight int) {
 		if r.sc.stream > 0 {
 			name += fmt.Sprintf(" (%d ev/s produced)", r.sc.stream)
 		}
+		if r.sc.note != "" {
+			name += " (" + r.sc.note + ")"
+		}
 		p("| %s | %s | %s | %d | %s | %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s |\n", name, num(float64(w.events)), num(float64(w.keys)),
 			w.partitions, lat(r.sc.latency), num(r.rate), float64(r.requests)/float64(w.events), r.bound,
 			ms(r.p50), ms(r.p99), mb(r.rss), ms(r.startup), vsNaive, vsBare)
@@ -343,11 +351,15 @@ func printTable(f *os.File, results []result, maxInFlight int) {
 			p("| decode+map, 1 goroutine (%s) | %s | %s | | | %s | | | | | | | | |\n", r.sc.name, num(float64(w.events)), num(float64(w.keys)), num(r.mapRate))
 		}
 	}
-	buffered := "default (10,000)"
+	buffered, bufferedBytes := "default (100,000)", "default (32 MiB)"
 	if maxBuffered > 0 {
 		buffered = num(float64(maxBuffered))
 	}
-	p("\nuserflow-sync: max_in_flight %d, batch max_events 1000, max_wait 100ms, max_buffered %s, other settings default.\n", maxInFlight, buffered)
+	if maxBufferedBytes > 0 {
+		bufferedBytes = mb(int64(maxBufferedBytes))
+	}
+	p("\nuserflow-sync: max_in_flight %d, batch max_events 1000, max_wait 100ms, max_buffered %s, max_buffered_bytes %s, other settings default.\n",
+		maxInFlight, buffered, bufferedBytes)
 	p("- events/s: from the start of its process (startup, group join and the first 100ms window included) to the final\n")
 	p("  version of every key applied at the fake Userflow; stream: from the first request. startup: process start → first request.\n")
 	p("- requests/event: POST /users received ÷ events. bound: Σ distinct keys per batch window ÷ events, a window being 1000\n")

@@ -42,8 +42,9 @@ type child struct {
 // fetchMaxWait is kafka.fetch_max_wait of the generated config; "0s": the default.
 var fetchMaxWait = "0s"
 
-// maxBuffered is batch.max_buffered of the generated config; 0: the default.
-var maxBuffered int
+// maxBuffered and maxBufferedBytes are batch.max_buffered and
+// batch.max_buffered_bytes of the generated config; 0: the default.
+var maxBuffered, maxBufferedBytes int
 
 // memProfile, with inProcess: a heap profile is written there
 // memProfileAfter after the first start.
@@ -62,7 +63,7 @@ const configTemplate = `kafka:
 userflow:
   base_url: %q
   max_in_flight: %d
-batch: {max_events: 1000, max_wait: 100ms, max_buffered: %d}
+batch: {max_events: 1000, max_wait: 100ms, max_buffered: %d, max_buffered_bytes: %d}
 dead_letter: {policy: skip}
 metrics: {listen: ""}
 log: {level: warn}
@@ -80,7 +81,7 @@ syncs:
 // startChild runs the userflow-sync binary against the cluster and the fake.
 func startChild(bin, dir string, c *cluster, tr *tracker, maxInFlight int) (*child, error) {
 	cfg := filepath.Join(dir, fmt.Sprintf("config-%s.yaml", c.topic))
-	text := fmt.Sprintf(configTemplate, c.addrs[0], "userflow-sync-"+c.topic, fetchMaxWait, tr.srv.URL, maxInFlight, maxBuffered, c.topic)
+	text := fmt.Sprintf(configTemplate, c.addrs[0], "userflow-sync-"+c.topic, fetchMaxWait, tr.srv.URL, maxInFlight, maxBuffered, maxBufferedBytes, c.topic)
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		return nil, err
 	}
