@@ -180,16 +180,17 @@ type event struct {
 // goroutines: fetchers (one per assigned partition), the batching window,
 // the workers and the committer; all stop before runGeneration returns.
 type generation struct {
-	c         *Consumer
-	gen       *kafka.Generation
-	log       *zap.Logger
-	batch     *batcher[*event]
-	mu        sync.Mutex
-	trackers  map[topicPartition]*offsetTracker
-	readers   map[topicPartition]fetcher
-	committed map[topicPartition]int64
-	fatal     atomic.Pointer[error]
-	stop      context.CancelFunc // stops fetching: generation over, shutdown or fatal error
+	c          *Consumer
+	gen        *kafka.Generation
+	log        *zap.Logger
+	batch      *batcher[*event]
+	mu         sync.Mutex
+	trackers   map[topicPartition]*offsetTracker
+	readers    map[topicPartition]fetcher
+	committed  map[topicPartition]int64
+	fatal      atomic.Pointer[error]
+	stop       context.CancelFunc // stops fetching: generation over, shutdown or fatal error
+	cutRejects context.CancelFunc // ends the fetchers' dead-letter writes: drain deadline or fatal error
 }
 
 type topicPartition struct {
@@ -222,6 +223,15 @@ func (c *Consumer) generation(ctx, genCtx context.Context, gen *kafka.Generation
 	context.AfterFunc(genCtx, stop)
 	workCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	defer abandon()
+	// The fetchers write the dead letters of events that do not map. Such a
+	// write must not be cut off the moment the generation ends: the broker
+	// may have taken it all the same, and the event, left uncommitted, would
+	// be dead-lettered twice (the chaos suite saw it on a clean rebalance).
+	// It gets the drain's time, like work in flight, and a fatal error cuts
+	// it at once (fail).
+	rejectCtx, cutRejects := context.WithCancel(workCtx)
+	defer cutRejects()
+	g.cutRejects = cutRejects
 
 	var fetchers, workers sync.WaitGroup
 	workers.Go(func() { g.batch.run(workCtx) })
@@ -232,19 +242,24 @@ func (c *Consumer) generation(ctx, genCtx context.Context, gen *kafka.Generation
 	for topic, parts := range gen.Assignments {
 		for _, p := range parts {
 			assigned = append(assigned, fmt.Sprintf("%s/%d@%d", topic, p.ID, p.Offset))
-			fetchers.Go(func() { g.fetch(fetchCtx, topic, p.ID, p.Offset) })
+			fetchers.Go(func() { g.fetch(fetchCtx, rejectCtx, topic, p.ID, p.Offset) })
 		}
 	}
 	g.log.Info("generation started", zap.Strings("assigned", assigned))
 	fetchers.Go(func() { g.commitLoop(fetchCtx) })
 
 	<-fetchCtx.Done()
+	// One deadline for the whole drain: fetchers finishing their dead-letter
+	// writes, then the work in flight.
+	deadline := time.Now().Add(c.cfg.DrainTimeout)
+	cut := time.AfterFunc(c.cfg.DrainTimeout, cutRejects)
 	fetchers.Wait()
+	cut.Stop()
 	// A fatal error commits nothing further, so there is nothing to drain
 	// for: abandon at once rather than keep sending requests.
 	drained := false
 	if g.fatalErr() == nil {
-		drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.DrainTimeout)
+		drainCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		drained = g.batch.drain(drainCtx)
 		cancel()
 	}
@@ -272,11 +287,13 @@ func (g *generation) fatalErr() error {
 func (g *generation) fail(err error) {
 	g.fatal.CompareAndSwap(nil, &err)
 	g.stop()
+	g.cutRejects()
 }
 
 // fetch reads one partition from offset (or the group's start offset) and
-// feeds the pipeline until ctx ends.
-func (g *generation) fetch(ctx context.Context, topic string, partition int, offset int64) {
+// feeds the pipeline until ctx ends. Dead letters of events that do not map
+// are written under rejectCtx, which outlives ctx by the drain.
+func (g *generation) fetch(ctx, rejectCtx context.Context, topic string, partition int, offset int64) {
 	log := g.log.With(zap.String("topic", topic), zap.Int("partition", partition))
 	sync := g.c.syncs[topic]
 	r := g.c.newRead(topic, partition)
@@ -337,7 +354,7 @@ func (g *generation) fetch(ctx context.Context, topic string, partition int, off
 		ev.action, ev.sourceTime = op.Action, op.SourceTime
 		switch {
 		case err != nil:
-			if !g.reject(ctx, ev, rejection{class: classOfMapping(err), err: err}) {
+			if !g.reject(rejectCtx, ev, rejection{class: classOfMapping(err), err: err}) {
 				return
 			}
 		case op.Action == mapping.ActionSkip:
