@@ -17,7 +17,9 @@ type Settings struct {
 
 // Config is the userflow-sync configuration of the chaos workload: the three
 // syncs of a typical Debezium PostgreSQL setup, deletes on, a dead-letter
-// topic, group timings that keep rebalances quick.
+// topic, group timings that keep rebalances quick (a killed member is noticed
+// after the 3 s session timeout; shorter ones risk evictions when the test
+// machine is loaded, which would show as replays in the clean scenarios).
 func Config(s Settings) string {
 	if s.MaxEvents == 0 {
 		s.MaxEvents = 200
@@ -31,9 +33,9 @@ func Config(s Settings) string {
   brokers: [%s]
   group_id: %s
   start_offset: earliest
-  session_timeout: 1s
-  heartbeat_interval: 100ms
-  rebalance_timeout: 2s
+  session_timeout: 3s
+  heartbeat_interval: 200ms
+  rebalance_timeout: 3s
   fetch_max_wait: 200ms
   commit_interval: 100ms
 userflow:
