@@ -86,6 +86,11 @@ type result struct {
 	naiveEvents int
 	bareRate    float64
 	mapRate     float64
+	// minRequests: the time to send the fewest requests the workload needs
+	// (one upsert per key, its last version) with max_in_flight at once;
+	// ceilingRate: events ÷ (bare consumption time + minRequests).
+	minRequests time.Duration
+	ceilingRate float64
 	err         error
 }
 
@@ -103,7 +108,9 @@ func main() {
 	flag.StringVar(&memProfile, "memprofile", "", "with -inprocess: write a heap profile of the bench process this long (-memprofile-after) after userflow-sync starts, in the first scenario")
 	flag.DurationVar(&memProfileAfter, "memprofile-after", time.Second, "see -memprofile")
 	flag.BoolVar(&inProcess, "inprocess", false, "run userflow-sync's consumer in the bench process instead of the binary (for -cpuprofile: its goroutines carry the label side=userflow-sync; no RSS)")
+	flag.BoolVar(&loopback, "loopback", false, "implies -inprocess: userflow-sync's requests go to the fake in memory, without sockets (what it reaches when Userflow costs nothing)")
 	flag.Parse()
+	inProcess = inProcess || loopback
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -251,6 +258,15 @@ func run(sc scenario, bin, dir string, maxInFlight int) (r result) {
 			r.err = fmt.Errorf("decode+map: %w", err)
 			return r
 		}
+		runtime.GC()
+		mtr := newTracker(sc.w, sc.latency, false)
+		r.minRequests, err = minRequests(mtr.srv.URL, sc.w, maxInFlight)
+		mtr.Close()
+		if err != nil {
+			r.err = fmt.Errorf("minimum requests: %w", err)
+			return r
+		}
+		r.ceilingRate = float64(sc.w.events) / (d + r.minRequests).Seconds()
 	}
 	if sc.naiveBudget > 0 {
 		runtime.GC()
@@ -349,6 +365,9 @@ func printTable(f *os.File, results []result, maxInFlight int) {
 		if r.bareRate > 0 {
 			p("| kafka-go bare (%s) | %s | %s | %d | | %s | | | | | | | | |\n", r.sc.name, num(float64(w.events)), num(float64(w.keys)), w.partitions, num(r.bareRate))
 			p("| decode+map, 1 goroutine (%s) | %s | %s | | | %s | | | | | | | | |\n", r.sc.name, num(float64(w.events)), num(float64(w.keys)), num(r.mapRate))
+			p("| minimum requests (%s: %s upserts, %d in flight, in %s) | %s | %s | | %s | | %.3f | | | | | | | |\n", r.sc.name, num(float64(w.keys)), maxInFlight, ms(r.minRequests),
+				num(float64(w.events)), num(float64(w.keys)), lat(r.sc.latency), float64(w.keys)/float64(w.events))
+			p("| ceiling: bare + minimum requests (%s) | %s | %s | %d | %s | %s | | | | | | | | |\n", r.sc.name, num(float64(w.events)), num(float64(w.keys)), w.partitions, lat(r.sc.latency), num(r.ceilingRate))
 		}
 	}
 	buffered, bufferedBytes := "default (100,000)", "default (32 MiB)"
@@ -368,6 +387,9 @@ func printTable(f *os.File, results []result, maxInFlight int) {
 	p("- kafka-go bare: one partition Reader per partition (MinBytes 1, MaxBytes 10 MB, MaxWait %v), FetchMessage only, reader creation\n", bareMaxWait)
 	p("  to last message. decode+map: mapping.Map of the same messages on one goroutine. naive: group Reader, ReadMessage\n")
 	p("  (commit per message), json.Unmarshal, one Users.Upsert per message, sequential, for at most its budget.\n")
+	p("- minimum requests: the fewest requests the workload needs (one upsert per key, its last version), sent by the\n")
+	p("  userflow client with max_in_flight at once to a fresh fake. ceiling: events ÷ (bare time + minimum-requests time),\n")
+	p("  what a consumer that reads as fast as kafka-go and sends only those requests would reach.\n")
 	p("- peak RSS: VmHWM of the userflow-sync process just before SIGTERM.\n")
 
 	check := func(ok bool, format string, a ...any) {
@@ -384,6 +406,9 @@ func printTable(f *os.File, results []result, maxInFlight int) {
 	for _, n := range []string{"lat0", "lat0-p1"} {
 		if r, ok := byName[n]; ok && r.err == nil && r.bareRate > 0 {
 			check(r.rate >= 0.5*r.bareRate, "%s, zero latency, %d partition(s): %.2f of kafka-go bare consumption (target ≥ 0.5)", n, r.sc.w.partitions, r.rate/r.bareRate)
+			if r.ceilingRate > 0 {
+				p("- info: %s: %.2f of the ceiling with the minimum Userflow requests (bare + minimum requests)\n", n, r.rate/r.ceilingRate)
+			}
 		}
 	}
 	for _, r := range results {

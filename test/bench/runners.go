@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,6 +58,22 @@ var (
 // inProcess makes startChild run the consumer in the bench process.
 var inProcess bool
 
+// loopback (with inProcess) hands userflow-sync's requests to the fake
+// Userflow in memory, without sockets or HTTP parsing: what userflow-sync
+// reaches when Userflow costs nothing, to compare with the ceiling.
+var loopback bool
+
+// loopbackTransport answers a request by calling h in memory.
+type loopbackTransport struct{ h http.Handler }
+
+func (l loopbackTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	l.h.ServeHTTP(rec, r)
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
+}
+
 const configTemplate = `kafka:
   brokers: [%q]
   group_id: %q
@@ -86,7 +104,11 @@ func startChild(bin, dir string, c *cluster, tr *tracker, maxInFlight int) (*chi
 		return nil, err
 	}
 	if inProcess {
-		return startInProcess([]byte(text))
+		var hc *http.Client
+		if loopback {
+			hc = &http.Client{Transport: loopbackTransport{http.HandlerFunc(tr.serve)}}
+		}
+		return startInProcess([]byte(text), hc)
 	}
 	cmd := exec.Command(bin, "run", "--config", cfg)
 	cmd.Env = append(os.Environ(), "USERFLOW_API_KEY="+apiKey)
@@ -165,6 +187,49 @@ func tail(s string) string {
 // POST /users per message, in a loop. It runs until the topic is consumed or
 // the budget is spent; it returns events and the elapsed time from the first
 // message read.
+// minRequests sends the last version of every key of w, inFlight requests at
+// once, and returns how long it took.
+func minRequests(baseURL string, w workload, inFlight int) (time.Duration, error) {
+	client, err := userflow.NewClient(baseURL, apiKey)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	keys := make(chan int)
+	errs := make(chan error, inFlight)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range inFlight {
+		wg.Go(func() {
+			for k := range keys {
+				_, _, err := client.Users.Upsert(ctx, &userflow.UpsertUserRequest{ID: string(keyBytes(k)),
+					Attributes: userflow.Attributes{"name": fmt.Sprintf("user %d v%d", k, w.perKey()), "version": w.perKey()}})
+				if err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+			}
+		})
+	}
+	for k := range w.keys {
+		select {
+		case keys <- k:
+		case <-ctx.Done():
+		}
+	}
+	close(keys)
+	wg.Wait()
+	d := time.Since(start)
+	select {
+	case err := <-errs:
+		return 0, err
+	default:
+		return d, nil
+	}
+}
+
 func naive(c *cluster, baseURL string, budget time.Duration, total int) (int, time.Duration, error) {
 	client, err := userflow.NewClient(baseURL, apiKey)
 	if err != nil {
@@ -279,7 +344,7 @@ var bareMaxWait = 50 * time.Millisecond
 
 // startInProcess runs the consumer as the binary builds it (internal/config),
 // without the metrics server and readiness probe, in this process.
-func startInProcess(text []byte) (*child, error) {
+func startInProcess(text []byte, hc *http.Client) (*child, error) {
 	cfg, err := config.Parse(text, func(name string) (string, bool) {
 		if name == "USERFLOW_API_KEY" {
 			return apiKey, true
@@ -290,6 +355,12 @@ func startInProcess(text []byte) (*child, error) {
 		return nil, err
 	}
 	client, err := cfg.UserflowClient()
+	if hc != nil { // the same options as UserflowClient, and hc
+		u := &cfg.Userflow
+		hc.Timeout = u.Timeout
+		client, err = userflow.NewClient(u.BaseURL, string(u.APIKey),
+			userflow.WithLimiter(userflow.NewLimiter(u.RateLimit, u.RateBurst)), userflow.WithHTTPClient(hc))
+	}
 	if err != nil {
 		return nil, err
 	}
