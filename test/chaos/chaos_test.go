@@ -230,7 +230,11 @@ func (r *run) startInstance() *instance {
 	r.t.Helper()
 	id := fmt.Sprint(len(r.instances) + 1)
 	path := filepath.Join(r.dir, "config-"+id+".yaml")
-	cfg := Config(Settings{Brokers: r.b.addrs, GroupID: r.group, Topic: r.b.topic, Userflow: proxy(r.t, r.f.url, id), APIKey: apiKey})
+	var session time.Duration // the default, 3s, on kfake
+	if externalBroker() {
+		session = 6 * time.Second // Apache Kafka's default group.min.session.timeout.ms
+	}
+	cfg := Config(Settings{Brokers: r.b.addrs, GroupID: r.group, Topic: r.b.topic, Userflow: proxy(r.t, r.f.url, id), APIKey: apiKey, SessionTimeout: session})
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		r.t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package chaos
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Settings are what a scenario's userflow-sync configuration varies.
@@ -13,6 +14,10 @@ type Settings struct {
 	Userflow  string              // base URL (the process's proxy)
 	APIKey    string
 	MaxEvents int // batch.max_events; default 200
+	// SessionTimeout is kafka.session_timeout (and the rebalance timeout);
+	// default 3s. Apache Kafka refuses one below its
+	// group.min.session.timeout.ms, 6s by default.
+	SessionTimeout time.Duration
 }
 
 // Config is the userflow-sync configuration of the chaos workload: the three
@@ -24,6 +29,9 @@ func Config(s Settings) string {
 	if s.MaxEvents == 0 {
 		s.MaxEvents = 200
 	}
+	if s.SessionTimeout == 0 {
+		s.SessionTimeout = 3 * time.Second
+	}
 	q := func(v string) string { return fmt.Sprintf("%q", v) }
 	brokers := make([]string, len(s.Brokers))
 	for i, b := range s.Brokers {
@@ -33,9 +41,9 @@ func Config(s Settings) string {
   brokers: [%s]
   group_id: %s
   start_offset: earliest
-  session_timeout: 3s
+  session_timeout: %v
   heartbeat_interval: 200ms
-  rebalance_timeout: 3s
+  rebalance_timeout: %v
   fetch_max_wait: 200ms
   commit_interval: 100ms
 userflow:
@@ -78,6 +86,6 @@ syncs:
       attributes:
         role: role
         version: {column: version, type: number}
-`, strings.Join(brokers, ", "), q(s.GroupID), q(s.Userflow), q(s.APIKey), s.MaxEvents, q(s.Topic(TopicDLQ)),
+`, strings.Join(brokers, ", "), q(s.GroupID), s.SessionTimeout, s.SessionTimeout, q(s.Userflow), q(s.APIKey), s.MaxEvents, q(s.Topic(TopicDLQ)),
 		q(s.Topic(TopicUsers)), q(s.Topic(TopicCompanies)), q(s.Topic(TopicMemberships)))
 }
