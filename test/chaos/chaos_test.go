@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -204,7 +203,6 @@ const tableHeader = "| scenario | events | writes | lost | duplicates | replays 
 // run is one scenario's running system.
 type run struct {
 	t     *testing.T
-	sc    scenario
 	b     *broker
 	f     *fake
 	w     *Workload
@@ -213,7 +211,6 @@ type run struct {
 	dir   string
 
 	instances []*instance
-	produced  atomic.Int64
 	producing chan struct{} // closed when every event is produced
 	notes     []string
 }
@@ -244,13 +241,9 @@ func (r *run) startInstance() *instance {
 	return in
 }
 
+// running returns the processes still running; there must be one.
 func (r *run) running() []*instance {
-	var out []*instance
-	for _, in := range r.instances {
-		if in.p.running() {
-			out = append(out, in)
-		}
-	}
+	out := r.runningOrNone()
 	if len(out) == 0 {
 		r.t.Fatal("no userflow-sync process is running")
 	}
@@ -311,7 +304,7 @@ func runScenario(t *testing.T, sc scenario, seed uint64) {
 	if sc.brokers == 0 {
 		sc.brokers = 1
 	}
-	r := &run{t: t, sc: sc, group: "chaos-" + sc.name, rng: rand.New(rand.NewPCG(seed, 99)), dir: t.TempDir(),
+	r := &run{t: t, group: "chaos-" + sc.name, rng: rand.New(rand.NewPCG(seed, 99)), dir: t.TempDir(),
 		producing: make(chan struct{})}
 	r.w = Generate(workloadConfig(seed))
 	r.b = startBroker(t, sc.brokers)
@@ -478,7 +471,6 @@ func produce(ctx context.Context, r *run, d time.Duration) error {
 		if err := writeAll(ctx, w, msgs); err != nil {
 			return err
 		}
-		r.produced.Add(int64(len(batch)))
 	}
 	return nil
 }
