@@ -31,6 +31,31 @@ type Consumer struct {
 	dryRun    bool  // WithDryRun: never commit
 	maxEvents int64 // WithMaxEvents: stop fetching after this many events
 	taken     atomic.Int64
+
+	// resume is where the previous generation left each partition it
+	// owned; only Run's goroutine uses it, between generations.
+	resume resumePoint
+}
+
+// resumePoint is the done watermark of every partition a generation owned.
+type resumePoint struct {
+	gen  int32
+	next map[topicPartition]int64
+}
+
+// startOffset is where a partition assigned in gen starts: the committed
+// offset, or, when this process owned the partition in the generation just
+// before (gen-1) and had finished more than the broker has committed (the
+// final commit failed: a dropped connection, an error), its own watermark.
+// Nobody else can have read the partition since: a generation has one owner
+// per partition, and none came between. Without this, a failed final commit
+// makes the same process apply the same events again.
+func (r resumePoint) startOffset(gen int32, tp topicPartition, committed int64) (int64, bool) {
+	w, ok := r.next[tp]
+	if !ok || gen != r.gen+1 || committed >= 0 && w <= committed {
+		return committed, false
+	}
+	return w, true
 }
 
 // messageWriter is the part of *kafka.Writer the dead-letter path uses.
@@ -238,14 +263,28 @@ func (c *Consumer) generation(ctx, genCtx context.Context, gen *kafka.Generation
 	for range c.cfg.MaxInFlight {
 		workers.Go(func() { g.work(workCtx) })
 	}
-	var assigned []string
+	var assigned, resumed []string
+	prev := c.resume
+	c.resume = resumePoint{}
 	for topic, parts := range gen.Assignments {
 		for _, p := range parts {
-			assigned = append(assigned, fmt.Sprintf("%s/%d@%d", topic, p.ID, p.Offset))
-			fetchers.Go(func() { g.fetch(fetchCtx, rejectCtx, topic, p.ID, p.Offset) })
+			tp := topicPartition{topic, p.ID}
+			offset, own := prev.startOffset(gen.ID, tp, p.Offset)
+			if own {
+				g.mu.Lock()                               // fetchers of other partitions are running
+				g.trackers[tp] = newOffsetTracker(offset) // committed at the next interval
+				g.mu.Unlock()
+				resumed = append(resumed, fmt.Sprintf("%s/%d@%d (committed %d)", topic, p.ID, offset, p.Offset))
+			}
+			assigned = append(assigned, fmt.Sprintf("%s/%d@%d", topic, p.ID, offset))
+			fetchers.Go(func() { g.fetch(fetchCtx, rejectCtx, topic, p.ID, offset) })
 		}
 	}
 	g.log.Info("generation started", zap.Strings("assigned", assigned))
+	if len(resumed) > 0 {
+		c.stats.resumed.Add(int64(len(resumed)))
+		g.log.Info("resuming after this process's own uncommitted work", zap.Strings("partitions", resumed))
+	}
 	fetchers.Go(func() { g.commitLoop(fetchCtx) })
 
 	<-fetchCtx.Done()
@@ -272,8 +311,20 @@ func (c *Consumer) generation(ctx, genCtx context.Context, gen *kafka.Generation
 		g.log.Warn("drain timed out; unfinished events stay uncommitted and will be redelivered", zap.Duration("drain_timeout", c.cfg.DrainTimeout))
 	}
 	g.commit()
+	c.resume = g.resumePoint()
 	g.log.Info("generation ended")
 	return nil
+}
+
+// resumePoint is where the next generation may resume g's partitions.
+func (g *generation) resumePoint() resumePoint {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r := resumePoint{gen: g.gen.ID, next: make(map[topicPartition]int64, len(g.trackers))}
+	for tp, tr := range g.trackers {
+		r.next[tp], _ = tr.watermark()
+	}
+	return r
 }
 
 func (g *generation) fatalErr() error {
@@ -310,7 +361,9 @@ func (g *generation) fetch(ctx, rejectCtx context.Context, topic string, partiti
 		log.Error("setting start offset", zap.Int64("offset", offset), zap.Error(err))
 		return
 	}
-	var tr *offsetTracker
+	g.mu.Lock()
+	tr := g.trackers[tp] // set when resuming, else at the first message
+	g.mu.Unlock()
 	retry := backoff.NewExponentialBackOff(backoff.WithMaxElapsedTime(0), backoff.WithMaxInterval(5*time.Second))
 	for {
 		msg, err := r.FetchMessage(ctx)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -614,4 +615,56 @@ func TestConsumerFinishesADeadLetterWriteWhenStopping(t *testing.T) {
 	if got := len(h.broker.ReadAll(t, h.dlq, 1)); got != 1 {
 		t.Errorf("%d dead letters for one bad event, want 1", got)
 	}
+}
+
+// A generation whose final commit fails (here every commit fails), then a
+// rebalance that gives the only member its partitions back: the member
+// resumes from its own watermark instead of the older committed offset, so
+// nothing is applied twice, and the watermark gets committed.
+func TestConsumerResumesItsOwnWorkAfterAFailedFinalCommit(t *testing.T) {
+	h := newHarness(t, userflowtest.Faults{})
+	cl := h.broker.Cluster
+	if cl == nil {
+		t.Skip("needs the in-process kfake cluster to fail commits and heartbeats")
+	}
+	const keys = 10
+	h.broker.Produce(t, h.users, round("k", keys, 1)...)
+	c, stop := h.start()
+	eventually(t, "round 1 applied and committed", func() bool { return h.allAt("k", keys, 1) && h.committedTotal() == keys })
+
+	commits := cl.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetCommit}, Err: kerr.CoordinatorNotAvailable, Count: -1})
+	h.broker.Produce(t, h.users, round("k", keys, 2)...)
+	eventually(t, "round 2 applied, its commits failing", func() bool { return h.allAt("k", keys, 2) && c.Stats().CommitFailures > 0 })
+	gen := c.Stats().Generation
+	// One heartbeat answered REBALANCE_IN_PROGRESS ends the generation; its
+	// final commit fails too. The member rejoins alone.
+	cl.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Heartbeat}, Err: kerr.RebalanceInProgress})
+	eventually(t, "the next generation", func() bool { g := c.Stats().Generation; return g != 0 && g != gen })
+	commits.Remove()
+	eventually(t, "round 2 committed", func() bool { return h.committedTotal() == 2*keys })
+	if err := stopWithin(t, stop, 20*time.Second); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	if got := committedRounds(postedVersions(t, h.fake.Requests())); got != "[1 2]" {
+		t.Errorf("versions sent per key: %s, want each key's [1 2] once", got)
+	}
+	if st := c.Stats(); st.Resumed == 0 {
+		t.Errorf("Resumed = 0; stats %+v", st)
+	}
+}
+
+// committedRounds is the one list of versions every key was sent, or the
+// whole map when keys differ.
+func committedRounds(byKey map[string][]int) string {
+	var first string
+	for _, vs := range byKey {
+		s := fmt.Sprint(vs)
+		if first == "" {
+			first = s
+		} else if s != first {
+			return fmt.Sprint(byKey)
+		}
+	}
+	return first
 }

@@ -28,6 +28,7 @@ type Stats struct {
 	SkippedBad     int64            // bad events skipped without a dead-letter topic (policy skip)
 	Commits        int64            // successful offset commits
 	CommitFailures int64            // failed offset commits (rebalance, coordinator moved)
+	Resumed        int64            // partitions resumed from this process's own watermark, past a failed final commit
 
 	// Events counts finished events by sync, op and outcome.
 	Events map[EventKey]int64
@@ -82,7 +83,7 @@ type counters struct {
 	eventsRead, belowCommitted, coalesced             atomic.Int64
 	applied, missing, alreadyDeleted, retries         atomic.Int64
 	deadLettered, skippedBad, commits, commitFailures atomic.Int64
-	inFlight                                          atomic.Int64
+	inFlight, resumed                                 atomic.Int64
 
 	mu         sync.Mutex
 	skipped    map[string]int64
@@ -148,7 +149,7 @@ func (c *Consumer) Stats() Stats {
 		AlreadyDeleted: s.alreadyDeleted.Load(), Retries: s.retries.Load(),
 		DeadLettered: s.deadLettered.Load(), SkippedBad: s.skippedBad.Load(),
 		Commits: s.commits.Load(), CommitFailures: s.commitFailures.Load(),
-		InFlight: s.inFlight.Load(),
+		InFlight: s.inFlight.Load(), Resumed: s.resumed.Load(),
 	}
 	s.mu.Lock()
 	st.Skipped = maps.Clone(s.skipped)

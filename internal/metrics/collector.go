@@ -35,6 +35,7 @@ var (
 	belowCommittedDesc = newDesc("below_committed_total", "Fetched messages older than the group's committed offset, dropped.")
 	commitsDesc        = newDesc("commits_total", "Successful offset commits.")
 	commitFailuresDesc = newDesc("commit_failures_total", "Failed offset commits (rebalance, coordinator moved); the events are redelivered.")
+	resumedDesc        = newDesc("partitions_resumed_total", "Partitions a generation took back from this process's own watermark, past a failed final commit: events not applied twice.")
 	inFlightDesc       = newDesc("userflow_in_flight", "Userflow requests being sent now.")
 	committedDesc      = newDesc("partition_committed_offset",
 		"Offset this member last committed for an owned partition; absent before its first commit.", "topic", "partition")
@@ -53,7 +54,7 @@ var (
 	allDescs = []*prometheus.Desc{
 		eventsDesc, requestsDesc, operationsDesc, retriesDesc, deadLetteredDesc, skippedBadDesc,
 		skippedDesc, coalescedDesc, eventsReadDesc, belowCommittedDesc, commitsDesc, commitFailuresDesc,
-		inFlightDesc, committedDesc, doneDesc, pendingDesc, lagDesc, freshnessDesc, coalescingDesc, buildInfoDesc,
+		resumedDesc, inFlightDesc, committedDesc, doneDesc, pendingDesc, lagDesc, freshnessDesc, coalescingDesc, buildInfoDesc,
 	}
 )
 
@@ -111,6 +112,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(belowCommittedDesc, s.BelowCommitted)
 	counter(commitsDesc, s.Commits)
 	counter(commitFailuresDesc, s.CommitFailures)
+	counter(resumedDesc, s.Resumed)
 	send(inFlightDesc, prometheus.GaugeValue, float64(s.InFlight))
 
 	known := func(d *prometheus.Desc, v int64, labels ...string) { // -1 means unknown

@@ -19,7 +19,7 @@ func testStats() consumer.Stats {
 	return consumer.Stats{
 		EventsRead: 12, BelowCommitted: 1, Skipped: map[string]int64{"unchanged": 2},
 		Coalesced: 3, Applied: 4, Missing: 1, AlreadyDeleted: 1, Retries: 2, DeadLettered: 1,
-		Commits: 7, CommitFailures: 1, InFlight: 2,
+		Commits: 7, CommitFailures: 1, Resumed: 2, InFlight: 2,
 		Events: map[consumer.EventKey]int64{
 			{Sync: "users", Op: "upsert", Outcome: "applied"}:        5,
 			{Sync: "users", Op: "invalid", Outcome: "dead_lettered"}: 1,
@@ -66,6 +66,9 @@ userflow_sync_skipped_total{reason="unchanged"} 2
 # HELP userflow_sync_retries_total Failed Userflow attempts that were retried.
 # TYPE userflow_sync_retries_total counter
 userflow_sync_retries_total 2
+# HELP userflow_sync_partitions_resumed_total Partitions a generation took back from this process's own watermark, past a failed final commit: events not applied twice.
+# TYPE userflow_sync_partitions_resumed_total counter
+userflow_sync_partitions_resumed_total 2
 # HELP userflow_sync_partition_committed_offset Offset this member last committed for an owned partition; absent before its first commit.
 # TYPE userflow_sync_partition_committed_offset gauge
 userflow_sync_partition_committed_offset{partition="0",topic="pg.users"} 120
@@ -87,17 +90,17 @@ userflow_sync_coalescing_ratio 1.5
 ` + fmt.Sprintf("userflow_sync_build_info{version=%q} 1\n", buildinfo.Version)
 	names := []string{
 		"userflow_sync_events_total", "userflow_sync_userflow_requests_total", "userflow_sync_skipped_total",
-		"userflow_sync_retries_total", "userflow_sync_partition_committed_offset",
+		"userflow_sync_retries_total", "userflow_sync_partitions_resumed_total", "userflow_sync_partition_committed_offset",
 		"userflow_sync_partition_pending_events", "userflow_sync_partition_lag",
 		"userflow_sync_freshness_seconds", "userflow_sync_coalescing_ratio", "userflow_sync_build_info",
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)
 	}
-	// 3 events + 3 requests + 1 skipped + 3 operations + 8 plain counters +
+	// 3 events + 3 requests + 1 skipped + 3 operations + 9 plain counters +
 	// in flight + 5 partition gauges + freshness + ratio + build info.
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 27 {
-		t.Errorf("GatherAndCount = %d, %v; want 27", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 28 {
+		t.Errorf("GatherAndCount = %d, %v; want 28", n, err)
 	}
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil || len(problems) > 0 {
@@ -109,8 +112,8 @@ userflow_sync_coalescing_ratio 1.5
 // derived and per-label metrics out.
 func TestCollectorEmpty(t *testing.T) {
 	reg := testRegistry(t, consumer.Stats{})
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 13 {
-		t.Errorf("GatherAndCount = %d, %v; want 13 (3 operations, 8 counters, in flight, build info)", n, err)
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 14 {
+		t.Errorf("GatherAndCount = %d, %v; want 14 (3 operations, 9 counters, in flight, build info)", n, err)
 	}
 	for _, name := range []string{"userflow_sync_coalescing_ratio", "userflow_sync_freshness_seconds", "userflow_sync_partition_lag"} {
 		if n, _ := testutil.GatherAndCount(reg, name); n != 0 {
