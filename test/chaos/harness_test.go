@@ -53,17 +53,12 @@ func binaries(t *testing.T) {
 			bins.err = err
 			return
 		}
-		for _, b := range []struct {
-			out *string
-			pkg string
-		}{{&bins.sync, "./cmd/userflow-sync"}, {&bins.fake, "./cmd/userflow-fake"}, {&bins.kfake, "./cmd/kfake"}} {
-			*b.out = filepath.Join(dir, filepath.Base(b.pkg))
-			cmd := exec.Command("go", "build", "-o", *b.out, b.pkg)
-			cmd.Dir = root
-			if out, err := cmd.CombinedOutput(); err != nil {
-				bins.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
-				return
-			}
+		// One go build for the three: it shares the work and builds in parallel.
+		bins.sync, bins.fake, bins.kfake = filepath.Join(dir, "userflow-sync"), filepath.Join(dir, "userflow-fake"), filepath.Join(dir, "kfake")
+		cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/userflow-sync", "./cmd/userflow-fake", "./cmd/kfake")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			bins.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
 	if bins.err != nil {
