@@ -154,9 +154,7 @@ func (a *admin) addFault(w http.ResponseWriter, r *http.Request) {
 	problems = append(problems, err)
 	kerrErr, err := lookupError(req.Error)
 	problems = append(problems, err)
-	if req.Count < -1 {
-		problems = append(problems, fmt.Errorf("count: %d; want -1 (until cleared), 0 (one) or more", req.Count))
-	}
+	problems = append(problems, checkCount(req.Count))
 	if badRequest(w, problems...) {
 		return
 	}
@@ -194,11 +192,7 @@ func (a *admin) addDrop(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, err := lookupAPI(req.API)
-	var countErr error
-	if req.Count < -1 {
-		countErr = fmt.Errorf("count: %d; want -1 (until cleared), 0 (one) or more", req.Count)
-	}
-	if badRequest(w, err, countErr) {
+	if badRequest(w, err, checkCount(req.Count)) {
 		return
 	}
 	d := &drop{unlimited: req.Count == -1}
@@ -303,6 +297,15 @@ func (a *admin) group(w http.ResponseWriter, r *http.Request) {
 
 func healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// checkCount validates the count of /faults and /drop: -1 (until cleared),
+// 0 (one) or more.
+func checkCount(n int) error {
+	if n < -1 {
+		return fmt.Errorf("count: %d; want -1 (until cleared), 0 (one) or more", n)
+	}
+	return nil
 }
 
 func lookupAPI(name string) (kmsg.Key, error) {
