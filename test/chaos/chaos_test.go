@@ -77,28 +77,11 @@ func scenarios() []scenario {
 				r.term(b)
 			}},
 		{name: "userflow-429-retry-after", proves: "429 storm (40% of requests) announcing Retry-After: 1", clean: true,
-			faults: func(r *run) {
-				r.awaitProgress()
-				r.userflowFaults(userflowtest.Faults{RateLimitRate: 0.4, RetryAfter: time.Second})
-				r.awaitProgress()
-				r.userflowFaults(userflowtest.Faults{})
-			}},
+			faults: bursts(1, userflowtest.Faults{RateLimitRate: 0.4, RetryAfter: time.Second})},
 		{name: "userflow-429-no-retry-after", proves: "429 storm (40%) without Retry-After: the backoff alone", clean: true,
-			faults: func(r *run) {
-				r.awaitProgress()
-				r.userflowFaults(userflowtest.Faults{RateLimitRate: 0.4, RetryAfterFormat: userflowtest.RetryAfterNone})
-				r.awaitProgress()
-				r.userflowFaults(userflowtest.Faults{})
-			}},
+			faults: bursts(1, userflowtest.Faults{RateLimitRate: 0.4, RetryAfterFormat: userflowtest.RetryAfterNone})},
 		{name: "userflow-5xx", proves: "two bursts of 500s (50% of requests)", clean: true,
-			faults: func(r *run) {
-				for range 2 {
-					r.awaitProgress()
-					r.userflowFaults(userflowtest.Faults{ErrorRate: 0.5})
-					r.awaitProgress()
-					r.userflowFaults(userflowtest.Faults{})
-				}
-			}},
+			faults: bursts(2, userflowtest.Faults{ErrorRate: 0.5})},
 		{name: "userflow-slow", proves: "Userflow answering in 30–90 ms", clean: true,
 			faults: func(r *run) {
 				r.userflowFaults(userflowtest.Faults{Latency: 30 * time.Millisecond, LatencyJitter: 60 * time.Millisecond})
@@ -153,6 +136,19 @@ func scenarios() []scenario {
 					r.b.control(r.t, "POST", "/shuffle-leaders", nil)
 				}
 			}},
+	}
+}
+
+// bursts sets Userflow faults f n times, each from one random point of
+// progress to the next.
+func bursts(n int, f userflowtest.Faults) func(*run) {
+	return func(r *run) {
+		for range n {
+			r.awaitProgress()
+			r.userflowFaults(f)
+			r.awaitProgress()
+			r.userflowFaults(userflowtest.Faults{})
+		}
 	}
 }
 
